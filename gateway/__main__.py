@@ -1,0 +1,183 @@
+"""The command line: serve | demo | simulate | check-config | openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
+from gateway.logs import configure_logging
+from gateway.web.openapi import build_openapi
+from gateway.web.plugin import encode
+
+log = logging.getLogger("gateway")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baw-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gateway (configured by environment variables)")
+    demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
+    demo.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
+    simulate = commands.add_parser("simulate", help="run the embedded BAW simulator alone")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
+    simulate.add_argument("--ca-dir", type=Path, default=Path(".demo"))
+    commands.add_parser("check-config", help="print the effective configuration (secrets masked) and validate it")
+    commands.add_parser("openapi", help="print the OpenAPI document")
+    args = parser.parse_args(argv)
+
+    if args.command == "simulate":
+        return _run(_simulate(args.host, args.port, args.ca_dir))
+    if args.command == "demo":
+        return _run(_demo(args.simulator_port))
+    try:
+        settings = load_settings(_openapi_env() if args.command == "openapi" else None)
+    except ConfigError as exc:
+        print(f"baw-gateway: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        for name, value in settings.describe():
+            print(f"{name}={value}")
+        print("configuration is valid", file=sys.stderr)
+        return 0
+    if args.command == "openapi":
+        sys.stdout.write(encode(build_openapi(create_app(settings).router, settings)).decode())
+        return 0
+    _forget_secrets()
+    configure_logging(settings.log_level, settings.log_format)
+    return _run(_serve(create_app(settings), settings))
+
+
+def _openapi_env() -> Mapping[str, str]:
+    """`openapi` documents the API, which does not depend on BAW: only the public URL and plugin settings count."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))}
+    return {"BAW_BASE_URL": "https://baw.invalid", "BAW_AUTH": "basic", "BAW_USERNAME": "-", "BAW_PASSWORD": "-",
+            **env}
+
+
+def _forget_secrets() -> None:
+    """Settings hold what they need; inline secrets leave the environment (child processes, crash dumps)."""
+    for name in SECRET_NAMES:
+        os.environ.pop(name, None)
+
+
+def _run(main_coroutine: Awaitable[None]) -> int:
+    try:
+        asyncio.run(main_coroutine)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _start(app: web.Application, host: str, port: int, ssl_context=None) -> web.AppRunner:  # type: ignore[no-untyped-def]
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    return runner
+
+
+async def _serve(app: web.Application, settings: Settings,
+                 started: Callable[[], None] | None = None) -> None:
+    runner = await _start(app, settings.host, settings.port)
+    log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
+    if started is not None:
+        started()
+    try:
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+async def _simulate(host: str, port: int, ca_dir: Path) -> None:
+    from gateway.simulator.server import create_simulator_app  # noqa: PLC0415 - optional extra
+    from gateway.simulator.tls import generate_tls  # noqa: PLC0415
+
+    configure_logging("INFO", "text")
+    tls = generate_tls(ca_dir)
+    runner = await _start(create_simulator_app(), host, port, tls.server_context)
+    log.info("BAW simulator on https://%s:%d (CA bundle %s)", host, port, tls.ca_bundle)
+    try:
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+async def _demo(simulator_port: int) -> None:
+    from gateway.simulator.seed import SAMPLES  # noqa: PLC0415 - optional extra
+    from gateway.simulator.server import SimulatorConfig, create_simulator_app  # noqa: PLC0415
+    from gateway.simulator.tls import generate_tls  # noqa: PLC0415
+
+    sim = SimulatorConfig(token_lifetime_s=60)
+    with tempfile.TemporaryDirectory(prefix="baw-gateway-demo-") as directory:
+        tls = generate_tls(Path(directory))
+        secret_file = Path(directory) / "client-secret"
+        secret_file.write_text(sim.client_secret)
+        env = {
+            "BAW_BASE_URL": f"https://localhost:{simulator_port}{sim.prefix}",
+            "BAW_AUTH": "oauth2",
+            "BAW_CLIENT_ID": sim.client_id,
+            "BAW_CLIENT_SECRET_FILE": str(secret_file),
+            "BAW_CA_BUNDLE": str(tls.ca_bundle),
+            "GATEWAY_LOG_FORMAT": "text",
+            **{k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))},
+        }
+        try:
+            settings = load_settings(env)
+        except ConfigError as exc:
+            print(f"baw-gateway: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_CONFIG) from None
+        configure_logging(settings.log_level, settings.log_format)
+        simulator = await _start(create_simulator_app(sim), "127.0.0.1", simulator_port, tls.server_context)
+        try:
+            await _serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
+        finally:
+            await simulator.cleanup()
+
+
+def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: int) -> None:
+    base = str(settings.public_url)
+    lines = [
+        "",
+        f"baw-gateway demo: gateway {base}, BAW simulator https://localhost:{simulator_port} (OAuth2, TLS with its own CA)",
+        "",
+        "Try:",
+    ]
+    for piid, what in samples.items():
+        lines.append(f"  curl -s '{base}/baw/process-status?process_id={piid}'   # {what}")
+    lines += [
+        f"  curl -s '{base}/baw/process-status?process_id=999999'   # not found",
+        f"  curl -s '{base}/baw/process-status?process_id=abc'   # invalid id",
+        f"  curl -s '{base}/.well-known/ai-plugin.json'",
+        f"  curl -s '{base}/openapi.json'",
+        f"  open {base}/docs in a browser (Swagger UI)",
+        "",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

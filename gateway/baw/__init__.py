@@ -1,0 +1,1 @@
+"""Everything that knows BAW: TLS, credentials, the REST client and the shapes of its JSON."""

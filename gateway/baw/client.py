@@ -1,0 +1,133 @@
+"""BawClient: typed lookups against BAW's classic REST API, with BAW's errors mapped to domain errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from gateway.baw.credentials import CredentialProvider
+from gateway.baw.http import read_json, upstream_errors
+from gateway.baw.models import ProcessInstance, parse_process_details
+from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
+
+# Headers every BAW call carries. Accept-Language: en because BAW localises error messages and task
+# status words otherwise (Portuguese and Spanish have been seen).
+BAW_HEADERS = {"Accept": "application/json", "Accept-Language": "en"}
+
+_ERROR_NUMBER = re.compile(r"^CW[A-Z]{3}\d{4}[EWI]$")
+_PIID = re.compile(r"^[0-9]{1,12}$")
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class BawClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: URL,
+        credentials: CredentialProvider,
+        *,
+        timeout_s: float,
+        max_response_bytes: int = 2 * 1024 * 1024,
+    ) -> None:
+        self._session = session
+        self._credentials = credentials
+        self._timeout_s = timeout_s
+        self._max_response_bytes = max_response_bytes
+        # Built once; the base URL is opaque (CP4BA and BAW on Cloud put a path prefix in front).
+        self._process_url = base_url.joinpath("rest", "bpm", "wle", "v1", "process")
+
+    async def process_details(self, piid: str) -> ProcessInstance:
+        """The instance header and its tasks (`parts=header`: no diagram, no execution tree, no task data)."""
+        if not _PIID.match(piid):
+            # The web layer validates first; this keeps any caller from steering the upstream path.
+            raise InvalidRequest("A BAW process instance id is 1 to 12 digits, such as 23972.")
+        body = await self._get_json(self._process_url / piid, {"parts": "header"}, subject=f"process instance {piid}")
+        return parse_process_details(body)
+
+    async def _get_json(self, url: URL, params: dict[str, str], *, subject: str) -> Any:
+        for attempt in (1, 2):
+            authorization = await self._credentials.authorization()
+            async with upstream_errors("BAW", self._timeout_s):
+                async with self._session.get(
+                    url, params=params, headers={"Authorization": authorization}, allow_redirects=False
+                ) as response:
+                    if response.status == 200:
+                        _require_json(response)
+                        return await read_json(response, self._max_response_bytes, "BAW")
+                    error = await _baw_error_body(response, self._max_response_bytes)
+            if _unauthenticated(response.status, error):
+                if attempt == 1:
+                    # The token was revoked or expired early: one renewal, one retry.
+                    self._credentials.reject(authorization)
+                    continue
+                raise BawUnavailable(
+                    "BAW rejected the gateway's credential twice in a row: check the BAW service account "
+                    "and BAW_AUTH settings.",
+                )
+            raise baw_error(response.status, error, subject)
+        raise AssertionError("unreachable")
+
+
+def _require_json(response: aiohttp.ClientResponse) -> None:
+    if "json" not in response.content_type:
+        raise BawError(f"BAW answered with content type {response.content_type!r} instead of JSON.")
+
+
+async def _baw_error_body(response: aiohttp.ClientResponse, limit: int) -> dict[str, Any] | None:
+    """BAW's error object (`Data`, capital D, in the classic API), or None when the body is not BAW's JSON."""
+    if "json" not in response.content_type:
+        return None
+    try:
+        body = await read_json(response, limit, "BAW")
+    except GatewayError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    data = body.get("Data", body.get("data"))
+    return data if isinstance(data, dict) else None
+
+
+def _unauthenticated(status: int, error: dict[str, Any] | None) -> bool:
+    # 401 without BAW's JSON is the container's authentication challenge; CP4BA may redirect to a login page.
+    # A 401 *with* BAW's error JSON (CWTBG0549E) is an authorization decision: retrying will not help.
+    return (status == 401 and not _error_number(error)) or status in _REDIRECTS
+
+
+def _error_number(error: dict[str, Any] | None) -> str | None:
+    number = error.get("errorNumber") if error else None
+    return number if isinstance(number, str) and _ERROR_NUMBER.match(number) else None
+
+
+def _says_not_found(error: dict[str, Any] | None) -> bool:
+    if not error:
+        return False
+    exception_type = error.get("exceptionType")
+    message = error.get("errorMessage")
+    return (isinstance(exception_type, str) and exception_type.endswith(("DoesNotExistException", "NotFoundException"))) or (
+        isinstance(message, str) and ("not found" in message.lower() or "could not be found" in message.lower())
+    )
+
+
+def baw_error(status: int, error: dict[str, Any] | None, subject: str) -> GatewayError:
+    """BAW's HTTP status and errorNumber → the domain error. Keyed on numbers, never on localised text,
+    except that a 500 whose (English, we ask for English) message says "not found" is a missing instance."""
+    number = _error_number(error)
+    ref = f" ({number})" if number else ""
+    if status == 404 or number == "CWTBG0059E" or (status == 500 and _says_not_found(error)):
+        return NotFound(
+            f"BAW has no {subject}, or the gateway's BAW account cannot see it. Check the id; ids are numbers "
+            "such as 23972."
+        )
+    if status == 403 or number == "CWTBG0549E":
+        return BawForbidden(
+            f"BAW refused the gateway's account access to {subject}{ref}. Ask a BAW administrator to grant the "
+            "service account read access, or check that the id is the one you meant."
+        )
+    if status == 400 and number == "CWTBG0553E":
+        return InvalidRequest("BAW says the id is not a number. A BAW process instance id is digits, such as 23972.")
+    if status == 503:
+        return BawUnavailable(f"BAW says it is unavailable (HTTP 503{ref}). Try again in a little while.")
+    return BawError(f"BAW could not answer the lookup of {subject}: HTTP {status}{ref}.")

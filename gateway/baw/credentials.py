@@ -1,0 +1,354 @@
+"""Credentials towards BAW: one interface, four modes.
+
+- `basic` and `zen_api_key` are static headers (rebuilt from the secret file when BAW rejects them).
+- `oauth2` (client credentials) and `zen` (IAM password grant, then Zen validateAuth) are tokens that a
+  background task renews before they expire. Lookups read the held token; they never fetch one themselves
+  while a valid one is held, and while none is held they wait on the renewal in flight, bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+import aiohttp
+from yarl import URL
+
+from gateway.baw.http import display_url, read_json, upstream_errors
+from gateway.config import Secret, Settings
+from gateway.errors import BawUnavailable, GatewayError
+
+log = logging.getLogger(__name__)
+
+_TOKEN_BODY_LIMIT = 64 * 1024
+_DEFAULT_LIFETIME_S = 3600.0  # a token whose lifetime cannot be read is renewed hourly
+
+
+class CredentialProvider(Protocol):
+    async def authorization(self) -> str:
+        """The Authorization header value to send to BAW now; BawUnavailable when none is usable."""
+
+    def reject(self, authorization: str) -> None:
+        """BAW answered 401 (no BAW error JSON) to this header: drop it and get a fresh one."""
+
+    @property
+    def expires_at(self) -> float | None:
+        """Wall-clock expiry of the held credential; None for credentials that do not expire."""
+
+    async def run(self) -> None:
+        """Background work for the application's lifetime (token renewal); returns at once if there is none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    authorization: str = field(repr=False)
+    expires_at: float
+    lifetime: float
+
+
+class TokenSource(Protocol):
+    target: str
+
+    async def fetch(self) -> Token: ...
+
+
+# ----------------------------------------------------------------------------------------------- static
+
+
+class StaticCredential:
+    """`basic` and `zen_api_key`: the same header on every call, rebuilt when BAW rejects it (rotated file)."""
+
+    expires_at = None
+
+    def __init__(self, scheme: str, username: str, secret: Secret) -> None:
+        self._scheme, self._username, self._secret = scheme, username, secret
+        self._header = self._build()
+
+    def _build(self) -> str:
+        pair = f"{self._username}:{self._secret.read()}".encode()
+        return f"{self._scheme} {base64.b64encode(pair).decode('ascii')}"
+
+    async def authorization(self) -> str:
+        return self._header
+
+    def reject(self, authorization: str) -> None:
+        try:
+            self._header = self._build()
+        except OSError:
+            log.warning("could not re-read %s_FILE after BAW rejected the credential", self._secret.name)
+
+    async def run(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- renewal
+
+
+def renewal_delay(lifetime: float, *, jitter: float) -> float:
+    """Seconds until renewal: 80 % of the lifetime or 60 s before the end, whichever comes first.
+
+    The 60-second rule applies only when it leaves at least half the lifetime (tokens of 2 minutes and
+    more); for shorter tokens it would renew almost at once and hammer the token endpoint. `jitter` in
+    [0, 1) shortens the delay by up to 10 % so that replicas do not renew in step.
+    """
+    delay = 0.8 * lifetime
+    if lifetime - 60 >= 0.5 * lifetime:
+        delay = min(delay, lifetime - 60)
+    return delay * (1 - 0.1 * jitter)
+
+
+def retry_delay(failures: int, *, jitter: float, cap: float) -> float:
+    """Capped exponential backoff with jitter after `failures` failed renewals in a row (1, 2, 4 … cap s)."""
+    return min(cap, 2.0 ** (failures - 1)) * (0.5 + 0.5 * jitter)
+
+
+async def _sleep_or_wake(delay: float, wake: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(wake.wait(), delay)
+    except TimeoutError:
+        pass
+
+
+class RenewingCredential:
+    """A token held for every lookup and renewed by one background task (`run`), never two at once."""
+
+    def __init__(
+        self,
+        source: TokenSource,
+        *,
+        wait_timeout_s: float,
+        retry_cap_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float, asyncio.Event], Awaitable[None]] = _sleep_or_wake,
+        jitter: Callable[[], float] = random.random,
+        on_renewal: Callable[[str, Token | None], None] = lambda outcome, token: None,
+    ) -> None:
+        self._source = source
+        self._wait_timeout_s = wait_timeout_s
+        self._retry_cap_s = retry_cap_s
+        self._clock, self._sleep, self._jitter = clock, sleep, jitter
+        self._on_renewal = on_renewal
+        self._token: Token | None = None
+        self._failure: GatewayError | None = None
+        self._renewing = False
+        self._wake = asyncio.Event()
+        self._outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def expires_at(self) -> float | None:
+        return self._token.expires_at if self._token is not None else None
+
+    def _usable(self, token: Token | None) -> bool:
+        # A small margin keeps us from sending a token that expires while the request is on the wire.
+        margin = min(5.0, 0.05 * token.lifetime) if token else 0.0
+        return token is not None and self._clock() < token.expires_at - margin
+
+    async def authorization(self) -> str:
+        if self._usable(self._token):
+            return self._token.authorization  # type: ignore[union-attr]
+        if self._failure is not None and not self._renewing:
+            # Renewals are failing and the token is gone: answer at once, the task keeps retrying.
+            raise BawUnavailable(f"No usable BAW credential: {self._failure.message}")
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._outcome), self._wait_timeout_s)
+        except TimeoutError:
+            raise BawUnavailable(
+                f"No BAW credential yet: {self._source.target} did not issue a token within "
+                f"{self._wait_timeout_s:g} s."
+            ) from None
+        if self._usable(self._token):
+            return self._token.authorization  # type: ignore[union-attr]
+        reason = self._failure.message if self._failure else "the new token is already expired"
+        raise BawUnavailable(f"No usable BAW credential: {reason}")
+
+    def reject(self, authorization: str) -> None:
+        if self._token is not None and self._token.authorization == authorization:
+            self._token = None
+            self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self._renewing = True
+            try:
+                token = await self._source.fetch()
+            except Exception as exc:  # noqa: BLE001 - the renewal task must outlive any one failure
+                if not isinstance(exc, GatewayError):
+                    log.error("token renewal failed unexpectedly", exc_info=exc)
+                    exc = BawUnavailable(f"token renewal at {self._source.target} failed unexpectedly.")
+                failures += 1
+                self._failure = exc
+                delay = retry_delay(failures, jitter=self._jitter(), cap=self._retry_cap_s)
+                log.warning("token renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.message)
+                self._on_renewal("failure", None)
+            else:
+                failures = 0
+                self._failure = None
+                self._token = token
+                delay = renewal_delay(token.lifetime, jitter=self._jitter())
+                log.info("token renewed: valid for %.0f s, next renewal in %.1f s", token.lifetime, delay)
+                self._on_renewal("success", token)
+            finally:
+                self._renewing = False
+                outcome, self._outcome = self._outcome, asyncio.get_running_loop().create_future()
+                outcome.set_result(None)
+            self._wake.clear()
+            await self._sleep(delay, self._wake)
+
+
+# ------------------------------------------------------------------------------------------ token sources
+
+
+class OAuth2ClientCredentials:
+    """OAuth2 client credentials grant (RFC 6749 §4.4) with the secret in the form body."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        token_url: URL,
+        client_id: str,
+        client_secret: Secret,
+        scope: str | None,
+        timeout_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session, self._url = session, token_url
+        self._client_id, self._client_secret, self._scope = client_id, client_secret, scope
+        self._timeout_s, self._clock = timeout_s, clock
+        self.target = f"the OAuth2 token endpoint {display_url(token_url)}"
+
+    async def fetch(self) -> Token:
+        form = {"grant_type": "client_credentials", "client_id": self._client_id}
+        form["client_secret"] = _read_secret(self._client_secret)
+        if self._scope:
+            form["scope"] = self._scope
+        body = await _call_json(self._session, "POST", self._url, self.target, self._timeout_s, data=form,
+                                hint="check BAW_CLIENT_ID, BAW_CLIENT_SECRET and BAW_SCOPE")
+        access_token = body.get("access_token")
+        token_type = body.get("token_type", "Bearer")
+        if not isinstance(access_token, str) or not access_token or str(token_type).lower() != "bearer":
+            raise BawUnavailable(f"{self.target} answered without a bearer access_token.")
+        lifetime = _positive_number(body.get("expires_in")) or _DEFAULT_LIFETIME_S
+        return Token(f"Bearer {access_token}", self._clock() + lifetime, lifetime)
+
+
+class ZenPasswordToken:
+    """CP4BA behind Zen: an IAM identity token (password grant), exchanged at Zen for a JWT."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        iam_url: URL,
+        zen_url: URL,
+        username: str,
+        password: Secret,
+        timeout_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session, self._iam_url = session, iam_url
+        self._validate_url = zen_url / "v1" / "preauth" / "validateAuth"
+        self._username, self._password = username, password
+        self._timeout_s, self._clock = timeout_s, clock
+        self.target = f"the IAM/Zen token endpoints {display_url(iam_url)}"
+
+    async def fetch(self) -> Token:
+        iam_target = f"the IAM endpoint {display_url(self._iam_url)}"
+        form = {"grant_type": "password", "scope": "openid", "username": self._username,
+                "password": _read_secret(self._password)}
+        iam = await _call_json(self._session, "POST", self._iam_url, iam_target, self._timeout_s, data=form,
+                               hint="check BAW_USERNAME and BAW_PASSWORD")
+        iam_token = iam.get("access_token")
+        if not isinstance(iam_token, str) or not iam_token:
+            raise BawUnavailable(f"{iam_target} answered without an access_token.")
+        zen_target = f"the Zen endpoint {display_url(self._validate_url)}"
+        zen = await _call_json(self._session, "GET", self._validate_url, zen_target, self._timeout_s,
+                               headers={"username": self._username, "iam-token": iam_token},
+                               hint="check BAW_USERNAME and BAW_ZEN_URL")
+        jwt = zen.get("accessToken")
+        if not isinstance(jwt, str) or not jwt:
+            raise BawUnavailable(f"{zen_target} answered without an accessToken.")
+        now = self._clock()
+        expires_at = jwt_expiry(jwt)
+        lifetime = expires_at - now if expires_at is not None and expires_at > now else _DEFAULT_LIFETIME_S
+        return Token(f"Bearer {jwt}", now + lifetime, lifetime)
+
+
+def jwt_expiry(jwt: str) -> float | None:
+    """The `exp` claim of a JWT, read without verifying it: BAW verifies, we only schedule renewal."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    return _positive_number(claims.get("exp")) if isinstance(claims, dict) else None
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if number > 0 else None
+    return None
+
+
+def _read_secret(secret: Secret) -> str:
+    try:
+        return secret.read()
+    except OSError as exc:
+        raise BawUnavailable(f"cannot read {secret.name}_FILE ({exc.strerror}).") from None
+
+
+async def _call_json(
+    session: aiohttp.ClientSession, method: str, url: URL, target: str, timeout_s: float, *, hint: str, **kwargs: Any
+) -> dict[str, Any]:
+    async with upstream_errors(target, timeout_s):
+        async with session.request(method, url, allow_redirects=False, **kwargs) as response:
+            if response.status != 200:
+                detail = await _oauth_error(response)
+                advice = f": {hint}" if 400 <= response.status < 500 else ""
+                raise BawUnavailable(f"{target} answered HTTP {response.status}{detail}{advice}.")
+            body = await read_json(response, _TOKEN_BODY_LIMIT, target)
+    if not isinstance(body, dict):
+        raise BawUnavailable(f"{target} answered with JSON that is not an object.")
+    return body
+
+
+async def _oauth_error(response: aiohttp.ClientResponse) -> str:
+    """The RFC 6749 `error` code, when the body has one; it names the problem without echoing secrets."""
+    try:
+        body = await read_json(response, _TOKEN_BODY_LIMIT, "token endpoint")
+    except GatewayError:
+        return ""
+    code = body.get("error") if isinstance(body, dict) else None
+    if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 40:
+        return f" ({code})"
+    return ""
+
+
+def credential_provider(settings: Settings, session: aiohttp.ClientSession, **renewal: Any) -> CredentialProvider:
+    """The provider for BAW_AUTH. `renewal` passes clock/metrics hooks through to RenewingCredential."""
+    timeout_s = settings.baw_timeout_s
+    if settings.baw_auth == "basic":
+        return StaticCredential("Basic", settings.baw_username, settings.baw_password)
+    if settings.baw_auth == "zen_api_key":
+        return StaticCredential("ZenApiKey", settings.baw_username, settings.baw_api_key)
+    source: TokenSource
+    if settings.baw_auth == "zen":
+        source = ZenPasswordToken(session, settings.baw_iam_url, settings.baw_zen_url, settings.baw_username,
+                                  settings.baw_password, timeout_s)
+    else:
+        source = OAuth2ClientCredentials(session, settings.baw_token_url, settings.baw_client_id,
+                                         settings.baw_client_secret, settings.baw_scope, timeout_s)
+    return RenewingCredential(source, wait_timeout_s=timeout_s, **renewal)

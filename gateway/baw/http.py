@@ -1,0 +1,51 @@
+"""Transport facts shared by every call to BAW and its token endpoints: error translation, bounded reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import aiohttp
+from yarl import URL
+
+from gateway.errors import BawError, BawTimeout, BawUnavailable
+
+
+def display_url(url: URL) -> str:
+    """A URL fit for messages and logs: no user info, no query."""
+    return str(url.with_user(None).with_query(None))
+
+
+@asynccontextmanager
+async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
+    """Turn aiohttp's transport exceptions into domain errors whose message an operator can act on."""
+    try:
+        yield
+    except aiohttp.ClientSSLError as exc:
+        reason = getattr(exc, "certificate_error", None) or "handshake failed"
+        raise BawUnavailable(
+            f"TLS verification of {target} failed ({reason}): check that BAW_CA_BUNDLE holds the CA that "
+            "signed its certificate and that the host name matches."
+        ) from None
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise BawTimeout(f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S).") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise BawUnavailable(f"cannot reach {target} ({type(exc).__name__}).") from None
+
+
+async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -> Any:
+    """The body as JSON, refusing (without reading it whole) one larger than `limit` bytes."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise BawError(f"{target} answered with {declared} bytes, more than the {limit} the gateway accepts.")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise BawError(f"{target} answered HTTP {response.status} with a body that is not JSON.") from None

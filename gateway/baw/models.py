@@ -1,0 +1,158 @@
+"""BAW's JSON, parsed once at the edge into our own dataclasses; nothing past this module sees BAW's spelling.
+
+Real servers differ by version: any field may be missing or null and unknown fields appear. Missing fields
+become None; only an answer without the envelope or the instance id is treated as the wrong shape.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from gateway.errors import BawError
+
+
+class ProcessStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TERMINATED = "terminated"
+    SUSPENDED = "suspended"
+    DID_NOT_START = "did_not_start"
+    UNKNOWN = "unknown"
+
+
+# executionState words (classic and v2 spellings), compared lower-case with "_" and spaces removed:
+# "Did_not_Start", "did not start" and "DidNotStart" are one word.
+_BY_EXECUTION_STATE = {
+    "active": ProcessStatus.ACTIVE,
+    "running": ProcessStatus.ACTIVE,
+    "new": ProcessStatus.ACTIVE,
+    "completed": ProcessStatus.COMPLETED,
+    "finished": ProcessStatus.COMPLETED,
+    "failed": ProcessStatus.FAILED,
+    "terminated": ProcessStatus.TERMINATED,
+    "suspended": ProcessStatus.SUSPENDED,
+    "didnotstart": ProcessStatus.DID_NOT_START,
+}
+# The BPEL `state` enum, consulted only when executionState is missing or unfamiliar.
+_BY_STATE = {
+    "STATE_RUNNING": ProcessStatus.ACTIVE,
+    "STATE_FINISHED": ProcessStatus.COMPLETED,
+    "STATE_FAILED": ProcessStatus.FAILED,
+    "STATE_TERMINATED": ProcessStatus.TERMINATED,
+    "STATE_SUSPENDED": ProcessStatus.SUSPENDED,
+}
+_CLOSED_TASK_STATES = {"STATE_FINISHED", "STATE_TERMINATED"}
+_FOLD = re.compile(r"[\s_]+")
+
+
+def normalise_status(execution_state: str | None, state: str | None) -> ProcessStatus:
+    if execution_state:
+        found = _BY_EXECUTION_STATE.get(_FOLD.sub("", execution_state).lower())
+        if found is not None:
+            return found
+    return _BY_STATE.get((state or "").upper(), ProcessStatus.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    task_id: str
+    name: str | None
+    status: str | None
+    state: str | None
+    assigned_to: str | None
+    assigned_to_type: str | None
+    due_at: datetime | None
+    at_risk: bool | None
+
+    @property
+    def is_open(self) -> bool:
+        return (self.status or "").lower() != "closed" and (self.state or "").upper() not in _CLOSED_TASK_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInstance:
+    process_id: str
+    name: str | None
+    status: ProcessStatus
+    execution_state: str | None
+    state: str | None
+    process_name: str | None
+    process_app: str | None
+    snapshot: str | None
+    created_at: datetime | None
+    last_updated: datetime | None
+    due_at: datetime | None
+    error_message: str | None
+    tasks: tuple[Task, ...]
+
+    @property
+    def open_tasks(self) -> tuple[Task, ...]:
+        return tuple(task for task in self.tasks if task.is_open)
+
+
+def parse_process_details(body: Any) -> ProcessInstance:
+    """`GET /rest/bpm/wle/v1/process/{piid}` → ProcessInstance; BawError when the envelope is not BAW's."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or _text(data.get("piid")) is None:
+        raise BawError("BAW answered the process lookup with JSON of an unexpected shape (no data.piid).")
+    execution_state = _text(data.get("executionState"))
+    state = _text(data.get("state"))
+    status = normalise_status(execution_state, state)
+    tasks = data.get("tasks")
+    return ProcessInstance(
+        process_id=_text(data["piid"]),
+        name=_text(data.get("name")),
+        status=status,
+        execution_state=execution_state,
+        state=state,
+        process_name=_text(data.get("processTemplateName")),
+        process_app=_text(data.get("processAppAcronym")) or _text(data.get("processAppName")),
+        snapshot=_text(data.get("snapshotName")),
+        created_at=_time(data.get("creationTime")),
+        last_updated=_time(data.get("lastModificationTime")),
+        due_at=_time(data.get("dueDate")),
+        error_message=_text(data.get("instanceError")) if status is ProcessStatus.FAILED else None,
+        tasks=tuple(_task(t) for t in tasks if isinstance(t, dict) and _text(t.get("tkiid")))
+        if isinstance(tasks, list)
+        else (),
+    )
+
+
+def _task(raw: dict[str, Any]) -> Task:
+    return Task(
+        task_id=_text(raw["tkiid"]),
+        name=_text(raw.get("displayName")) or _text(raw.get("name")),
+        status=_text(raw.get("status")),
+        state=_text(raw.get("state")),
+        assigned_to=(
+            _text(raw.get("assignedToDisplayName")) or _text(raw.get("assignedTo")) or _text(raw.get("teamName"))
+        ),
+        assigned_to_type=_text(raw.get("assignedToType")),
+        due_at=_time(raw.get("dueTime")),
+        at_risk=raw.get("isAtRisk") if isinstance(raw.get("isAtRisk"), bool) else None,
+    )
+
+
+def _text(value: Any) -> str | None:
+    """Strings as they are; ids sent as numbers by some versions as their digits; anything else None."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # BAW writes UTC with a trailing Z; a value without an offset is read as UTC too.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

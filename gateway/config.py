@@ -1,0 +1,289 @@
+"""Settings from the environment: parsed once, validated all at once, frozen.
+
+The variable names are a contract operators script against (README: "Configuration"). Every secret can be
+given as NAME or as NAME_FILE; a file is re-read whenever the credential is renewed, so a rotated
+Kubernetes secret takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import ssl
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+from yarl import URL
+
+from gateway.baw.tls import client_ssl_context
+
+AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
+LOG_FORMATS = ("json", "text")
+SECRET_NAMES = ("BAW_CLIENT_SECRET", "BAW_PASSWORD", "BAW_API_KEY")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """Every configuration problem found, so an operator fixes them in one round."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret given inline or as a file. repr() never shows the value."""
+
+    name: str
+    value: str | None = field(default=None, repr=False)
+    path: Path | None = None
+
+    def read(self) -> str:
+        """The current value; a file is read again on every call (rotation without restart)."""
+        if self.path is not None:
+            return self.path.read_text(encoding="utf-8").strip()
+        return self.value or ""
+
+    def describe(self) -> str:
+        return f"*** (from file {self.path})" if self.path is not None else "***"
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    name_for_human: str = "BAW Gateway"
+    name_for_model: str = "baw_gateway"
+    description_for_human: str = "Look up IBM Business Automation Workflow process instances and their tasks."
+    contact_email: str = "baw-gateway@example.com"
+    legal_url: str | None = None  # None: ${GATEWAY_PUBLIC_URL}/legal
+
+
+@dataclass(frozen=True)
+class Settings:
+    baw_base_url: URL
+    baw_auth: str = "oauth2"
+    baw_token_url: URL | None = None
+    baw_client_id: str | None = None
+    baw_client_secret: Secret | None = None
+    baw_scope: str | None = None
+    baw_iam_url: URL | None = None
+    baw_zen_url: URL | None = None
+    baw_username: str | None = None
+    baw_password: Secret | None = None
+    baw_api_key: Secret | None = None
+    baw_ca_bundle: Path | None = None
+    baw_timeout_s: float = 10.0
+    baw_max_connections: int = 64
+    host: str = "0.0.0.0"
+    port: int = 8080
+    public_url: URL = URL("http://localhost:8080")
+    log_level: str = "INFO"
+    log_format: str = "json"
+    plugin: PluginSettings = PluginSettings()
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(variable, effective value) pairs for `check-config`, secrets masked."""
+        rows: list[tuple[str, str]] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, PluginSettings):
+                for pf in fields(value):
+                    rows.append((f"PLUGIN_{pf.name.upper()}", _show(getattr(value, pf.name))))
+                continue
+            rows.append((_ENV_NAMES.get(f.name, f.name.upper()), _show(value)))
+        return rows
+
+
+_ENV_NAMES = {
+    "host": "GATEWAY_HOST",
+    "port": "GATEWAY_PORT",
+    "public_url": "GATEWAY_PUBLIC_URL",
+    "log_level": "GATEWAY_LOG_LEVEL",
+    "log_format": "GATEWAY_LOG_FORMAT",
+}
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, Secret):
+        return value.describe()
+    return str(value)
+
+
+class _Reader:
+    """Reads variables and collects problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value if value else default
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], expect: str) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            # The raw value is shown: none of the parsed variables is a secret.
+            self.problems.append(f"{name}={raw!r} is not valid: expected {expect}")
+            return default
+
+    def url(self, name: str, default: URL | None = None, *, https: bool) -> URL | None:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        url = URL(raw.rstrip("/"))
+        schemes = ("https",) if https else ("http", "https")
+        if url.scheme not in schemes or not url.host or url.query_string or url.fragment:
+            need = "an https:// URL" if https else "an http(s):// URL"
+            self.problems.append(f"{name}={raw!r} is not valid: expected {need} without query or fragment")
+            return default
+        return url
+
+    def secret(self, name: str) -> Secret | None:
+        inline = self.text(name)
+        file_name = f"{name}_FILE"
+        path = self.text(file_name)
+        if inline and path:
+            self.problems.append(f"set {name} or {file_name}, not both")
+            return None
+        if path:
+            try:
+                Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.problems.append(f"{file_name}={path!r} cannot be read: {exc.strerror or 'not UTF-8 text'}")
+                return None
+            return Secret(name, path=Path(path))
+        return Secret(name, value=inline) if inline else None
+
+    def require(self, mode: str, **values: object) -> None:
+        for name, value in values.items():
+            if value in (None, ""):
+                self.problems.append(f"BAW_AUTH={mode} needs {name}")
+
+
+def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if value <= 0:  # type: ignore[operator]
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError(raw)
+    return port
+
+
+def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in options:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment, or raise ConfigError naming every problem."""
+    r = _Reader(os.environ if env is None else env)
+
+    base_url = r.url("BAW_BASE_URL", https=True)
+    if r.text("BAW_BASE_URL") is None:
+        r.problems.append("BAW_BASE_URL is required (e.g. https://baw.example.com:9443 or https://cpd-ns.apps.x/bas)")
+    auth = r.parsed("BAW_AUTH", "oauth2", _choice(AUTH_MODES), " or ".join(AUTH_MODES))
+    default_token_url = base_url / "oauth2" / "token" if base_url is not None else None
+    token_url = r.url("BAW_TOKEN_URL", default_token_url, https=True)
+    client_id = r.text("BAW_CLIENT_ID")
+    client_secret = r.secret("BAW_CLIENT_SECRET")
+    iam_url = r.url("BAW_IAM_URL", https=True)
+    zen_url = r.url("BAW_ZEN_URL", https=True)
+    username = r.text("BAW_USERNAME")
+    password = r.secret("BAW_PASSWORD")
+    api_key = r.secret("BAW_API_KEY")
+
+    if auth == "oauth2":
+        r.require(auth, BAW_CLIENT_ID=client_id, BAW_CLIENT_SECRET=client_secret)
+    elif auth == "zen":
+        r.require(auth, BAW_IAM_URL=iam_url, BAW_ZEN_URL=zen_url, BAW_USERNAME=username, BAW_PASSWORD=password)
+    elif auth == "zen_api_key":
+        r.require(auth, BAW_USERNAME=username, BAW_API_KEY=api_key)
+    elif auth == "basic":
+        r.require(auth, BAW_USERNAME=username, BAW_PASSWORD=password)
+
+    ca_bundle = r.text("BAW_CA_BUNDLE")
+    if ca_bundle is not None:
+        try:
+            client_ssl_context(Path(ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it holds no PEM CA certificate"
+            r.problems.append(f"BAW_CA_BUNDLE={ca_bundle!r} cannot be used: {reason}")
+
+    port = r.parsed("GATEWAY_PORT", 8080, _port, "a TCP port (1-65535)")
+    public_url = r.url("GATEWAY_PUBLIC_URL", URL(f"http://localhost:{port}"), https=False)
+
+    plugin = PluginSettings(
+        name_for_human=r.text("PLUGIN_NAME_FOR_HUMAN", PluginSettings.name_for_human),
+        name_for_model=r.text("PLUGIN_NAME_FOR_MODEL", PluginSettings.name_for_model),
+        description_for_human=r.text("PLUGIN_DESCRIPTION_FOR_HUMAN", PluginSettings.description_for_human),
+        contact_email=r.text("PLUGIN_CONTACT_EMAIL", PluginSettings.contact_email),
+        legal_url=r.text("PLUGIN_LEGAL_URL"),
+    )
+    _check_plugin(plugin, r.problems)
+
+    settings = Settings(
+        baw_base_url=base_url or URL("https://invalid"),
+        baw_auth=auth,
+        baw_token_url=token_url,
+        baw_client_id=client_id,
+        baw_client_secret=client_secret,
+        baw_scope=r.text("BAW_SCOPE"),
+        baw_iam_url=iam_url,
+        baw_zen_url=zen_url,
+        baw_username=username,
+        baw_password=password,
+        baw_api_key=api_key,
+        baw_ca_bundle=Path(ca_bundle) if ca_bundle else None,
+        baw_timeout_s=r.parsed("BAW_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
+        baw_max_connections=r.parsed("BAW_MAX_CONNECTIONS", 64, _positive(int), "a whole number > 0"),
+        host=r.text("GATEWAY_HOST", "0.0.0.0"),
+        port=port,
+        public_url=public_url,
+        log_level=r.parsed("GATEWAY_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
+        log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
+        plugin=plugin,
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
+
+
+_LOG_LEVELS = tuple(logging.getLevelName(level) for level in (10, 20, 30, 40, 50))
+
+
+def _check_plugin(plugin: PluginSettings, problems: list[str]) -> None:
+    """The hosts' manifest limits (reference/llm-hosts.md), checked at start rather than by a host later."""
+    if len(plugin.name_for_human) > 20:
+        problems.append("PLUGIN_NAME_FOR_HUMAN must be at most 20 characters")
+    if not _MODEL_NAME.match(plugin.name_for_model):
+        problems.append("PLUGIN_NAME_FOR_MODEL must be 1-50 letters, digits or underscores")
+    if len(plugin.description_for_human) > 100:
+        problems.append("PLUGIN_DESCRIPTION_FOR_HUMAN must be at most 100 characters")
+    if "@" not in plugin.contact_email:
+        problems.append("PLUGIN_CONTACT_EMAIL must be an e-mail address")
+    if plugin.legal_url is not None and URL(plugin.legal_url).scheme not in ("http", "https"):
+        problems.append("PLUGIN_LEGAL_URL must be an http(s):// URL")

@@ -1,0 +1,57 @@
+"""Domain errors: raised where the problem is known, turned into HTTP in one middleware (web/errors.py).
+
+Every error carries the stable `code` hosts and operators script against (DESIGN.md "Contracts") and a
+message written for the model and the operator. Messages never hold a token, a secret or BAW's
+programmersDetails: they are composed here from facts we checked, never copied from upstream bodies.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InvalidRequest(GatewayError):
+    status, code = 400, "invalid_request"
+
+
+class Unauthorized(GatewayError):
+    status, code = 401, "unauthorized"
+
+
+class BawForbidden(GatewayError):
+    status, code = 403, "baw_forbidden"
+
+
+class NotFound(GatewayError):
+    status, code = 404, "not_found"
+
+
+class RateLimited(GatewayError):
+    status, code = 429, "rate_limited"
+
+
+class BawError(GatewayError):
+    """BAW answered, but not with something we can use (5xx, wrong shape, not JSON)."""
+
+    status, code = 502, "baw_error"
+
+
+class BawUnavailable(GatewayError):
+    """BAW cannot be reached or no usable credential is held: worth retrying later."""
+
+    status, code = 503, "baw_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int | None = 5) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class BawTimeout(GatewayError):
+    status, code = 504, "baw_timeout"

@@ -1,0 +1,19 @@
+"""Typed keys for everything the application holds; create_app() is the only writer."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from gateway.baw.credentials import CredentialProvider
+from gateway.config import Settings
+from gateway.service import ProcessService
+
+SETTINGS = web.AppKey("settings", Settings)
+BAW_SESSION = web.AppKey("baw_session", aiohttp.ClientSession)
+CREDENTIALS = web.AppKey("credentials", CredentialProvider)
+PROCESS_SERVICE = web.AppKey("process_service", ProcessService)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+PLUGIN_MANIFEST = web.AppKey("plugin_manifest", bytes)
+
+REQUEST_ID = web.RequestKey("request_id", str)

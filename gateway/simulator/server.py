@@ -1,0 +1,171 @@
+"""The simulator's aiohttp application."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gateway.simulator.seed import FORBIDDEN, all_parts, header_part, seed_instances
+
+_INT_MAX = 2**31 - 1  # BAW's database ids are INTEGER: larger ones fail with CWTBG0019E
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="BPMRESTAPI"'}
+_VALID_PARTS = {"header", "summary", "data", "dataModel", "diagram", "executionTree", "actions", "relationships",
+                "excludeTaskData", "excludeDocs", "all", "none"}
+
+
+@dataclass
+class SimulatorConfig:
+    client_id: str = "baw-gateway"
+    client_secret: str = "simulator-client-secret"
+    username: str = "svc-gateway"
+    password: str = "simulator-password"
+    api_key: str = "simulator-api-key"
+    token_lifetime_s: float = 300.0
+    prefix: str = "/bas"  # CP4BA-style path prefix: proves the gateway treats the base URL as opaque
+    programmers_details: bool = True  # what a server with tracing enabled sends; the gateway must drop it
+
+
+@dataclass
+class SimulatorState:
+    config: SimulatorConfig
+    instances: dict[str, dict[str, Any]] = field(default_factory=seed_instances)
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.monotonic)
+    calls: dict[str, int] = field(default_factory=lambda: {"token": 0, "iam": 0, "zen": 0, "process": 0})
+
+    def issue(self, lifetime: float) -> str:
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = time.monotonic() + lifetime
+        now = time.monotonic()
+        for stale in [t for t, expiry in self.tokens.items() if expiry < now]:
+            del self.tokens[stale]
+        return token
+
+
+SIMULATOR = web.AppKey("simulator_state", SimulatorState)
+
+
+def baw_error(status: int, number: str, message: str, exception_type: str, params: list[str],
+              programmers_details: bool, headers: dict[str, str] | None = None) -> web.Response:
+    """BAW's classic error envelope, capital `Data` and all."""
+    data: dict[str, Any] = {
+        "status": "error", "exceptionType": exception_type, "errorNumber": number,
+        "errorMessage": f"{number}: {message}", "errorMessageParameters": params, "responses": None, "errorData": None,
+    }
+    if programmers_details:
+        data["programmersDetails"] = (
+            f"{exception_type}: {message}\n\tat com.lombardisoftware.server.ejb.persistence.dao.BPDInstanceDAO"
+            ".findByPrimaryKey(BPDInstanceDAO.java:412)\n\tat com.ibm.bpm.rest.ProcessResource.get(ProcessResource.java:88)"
+        )
+    return web.json_response({"status": "error", "Data": data}, status=status, headers=headers)
+
+
+def _authenticated(request: web.Request, state: SimulatorState) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    config = state.config
+    if scheme == "Bearer":
+        expiry = state.tokens.get(credential)
+        return expiry is not None and expiry > time.monotonic()
+    if scheme == "Basic":
+        return credential == base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
+    if scheme == "ZenApiKey":
+        return credential == base64.b64encode(f"{config.username}:{config.api_key}".encode()).decode()
+    return False
+
+
+async def oauth2_token(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    state.calls["token"] += 1
+    form = await request.post()
+    if form.get("grant_type") != "client_credentials":
+        return web.json_response({"error": "unsupported_grant_type"}, status=400)
+    if form.get("client_id") != state.config.client_id or form.get("client_secret") != state.config.client_secret:
+        return web.json_response({"error": "invalid_client", "error_description": "Client authentication failed"},
+                                 status=401)
+    lifetime = state.config.token_lifetime_s
+    return web.json_response({"access_token": state.issue(lifetime), "token_type": "Bearer",
+                              "expires_in": lifetime}, headers={"Cache-Control": "no-store"})
+
+
+async def iam_identity_token(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    state.calls["iam"] += 1
+    form = await request.post()
+    config = state.config
+    if form.get("grant_type") != "password" or form.get("username") != config.username or \
+            form.get("password") != config.password:
+        return web.json_response({"error": "invalid_grant"}, status=400)
+    return web.json_response({"access_token": state.issue(config.token_lifetime_s), "token_type": "Bearer",
+                              "expires_in": config.token_lifetime_s})
+
+
+async def zen_validate_auth(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    state.calls["zen"] += 1
+    iam_token = request.headers.get("iam-token", "")
+    expiry = state.tokens.get(iam_token)
+    if request.headers.get("username") != state.config.username or expiry is None or expiry < time.monotonic():
+        return web.json_response({"_messageCode_": "401", "message": "Invalid token"}, status=401)
+    lifetime = state.config.token_lifetime_s
+    signature = state.issue(lifetime)
+    claims = {"username": state.config.username, "iat": int(time.time()), "exp": int(time.time() + lifetime)}
+    segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                for part in ({"alg": "RS256", "typ": "JWT"}, claims)]
+    jwt = ".".join(segments)
+    # The "signature" is a token the simulator remembers, so it can check expiry on each call.
+    state.tokens[f"{jwt}.{signature}"] = state.tokens.pop(signature)
+    return web.json_response({"accessToken": f"{jwt}.{signature}"})
+
+
+async def process_details(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR]
+    state.calls["process"] += 1
+    if not _authenticated(request, state):
+        # Unauthenticated: the container's challenge, no BAW JSON.
+        return web.Response(status=401, text="Unauthorized", headers=_CHALLENGE)
+    piid = request.match_info["piid"]
+    details = state.config.programmers_details
+    if not piid.isdigit():
+        return baw_error(400, "CWTBG0553E", f"The value '{piid}' is not a valid number.",
+                         "com.ibm.bpm.wle.api.InvalidParameterException", [piid], details)
+    if int(piid) > _INT_MAX:
+        return baw_error(500, "CWTBG0019E", f"Unexpected exception during execution. Exception information: "
+                         f"'BPDInstance.{piid} not found'.", "com.lombardisoftware.core.TeamWorksException",
+                         [piid], details)
+    instance = state.instances.get(piid)
+    if instance is None:
+        return baw_error(404, "CWTBG0059E", f"The instance with the ID '{piid}' could not be found.",
+                         "com.ibm.bpm.wle.api.InstanceDoesNotExistException", [piid], details)
+    if piid in FORBIDDEN:
+        return baw_error(401, "CWTBG0549E", f"The user '{state.config.username}' is not authorized to perform the "
+                         f"action 'ACTION_VIEW_INSTANCE' on BPDInstance.{piid}.",
+                         "com.ibm.bpm.wle.api.NotAuthorizedException", [state.config.username], details)
+    parts = set(request.query.get("parts", "all").split("|"))
+    if not parts <= _VALID_PARTS:
+        return baw_error(400, "CWTBG0018E", "The parts parameter is invalid.",
+                         "com.ibm.bpm.wle.api.InvalidParameterException", [], details)
+    data = all_parts(instance) if "all" in parts else header_part(instance)
+    return web.json_response({"status": "200", "data": data})
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SIMULATOR].calls)
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> web.Application:
+    config = config or SimulatorConfig()
+    app = web.Application()
+    app[SIMULATOR] = SimulatorState(config)
+    prefix = config.prefix.rstrip("/")
+    app.router.add_post(f"{prefix}/oauth2/token", oauth2_token)
+    app.router.add_post("/idprovider/v1/auth/identitytoken", iam_identity_token)
+    app.router.add_get("/v1/preauth/validateAuth", zen_validate_auth)
+    app.router.add_get(prefix + "/rest/bpm/wle/v1/process/{piid}", process_details)
+    app.router.add_get("/_simulator/stats", stats)
+    return app

@@ -1,0 +1,1 @@
+"""The HTTP face: handlers, schemas, middlewares, the plugin manifest and the OpenAPI document."""

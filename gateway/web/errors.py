@@ -1,0 +1,71 @@
+"""The request id and the one place where errors become HTTP: the JSON envelope of DESIGN.md."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.keys import REQUEST_ID
+from gateway.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) in the same envelope.
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+               414: "invalid_request", 431: "invalid_request"}
+
+
+def error_response(request_id: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+                   ) -> web.Response:
+    body = {"error": {"code": code, "message": message, "request_id": request_id}}
+    response = web.json_response(body, status=status, headers=headers)
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep a sane incoming X-Request-ID (a proxy's or the host's), else make one; echo it on the answer."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+    finally:
+        request_id_var.reset(token)
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request[REQUEST_ID]
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="baw-gateway"'
+        log.log(logging.WARNING if exc.status >= 500 else logging.INFO, "%s: %s", exc.code, exc.message)
+        return error_response(request_id, exc.status, exc.code, exc.message, headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "internal_error")
+        message = f"{exc.reason}: {request.method} {request.rel_url.path[:200]}" if exc.status in (404, 405) else exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
+        return error_response(request_id, exc.status, code, message, headers)
+    except Exception:
+        # The traceback goes to the log (with the request id), never to the caller.
+        log.exception("unhandled error")
+        return error_response(request_id, 500, "internal_error",
+                              "The gateway failed unexpectedly. Quote the request id to the operator.")

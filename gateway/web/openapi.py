@@ -1,0 +1,80 @@
+"""The OpenAPI 3.0.3 document, generated from the handlers' aiohttp-apispec annotations and marshmallow schemas.
+
+aiohttp-apispec 3.0.0b2 (the release that imports with marshmallow 4) only emits Swagger 2.0, which GPT
+Actions reject. We keep its decorators as the single place where an endpoint is described and build the
+document here with apispec itself, as OpenAPI 3.0.3: GPT Actions and Copilot accept it, and the Swagger UI
+that aiohttp-apispec ships (served at /docs) renders it, which it does not for 3.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.web.schemas import ErrorSchema
+
+OPENAPI_VERSION = "3.0.3"
+_ERROR_DESCRIPTIONS = {
+    400: "The request is invalid; the message says what is expected.",
+    401: "A bearer key is required.",
+    403: "BAW refused the gateway's account access to this item.",
+    404: "BAW has no such item.",
+    429: "Too many requests; retry after the Retry-After header.",
+    502: "BAW answered with an error or something unusable.",
+    503: "BAW or its token endpoint is unavailable; retry after the Retry-After header.",
+    504: "BAW did not answer in time.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+    """Documented error answers for @docs(responses=...): all share the one error envelope."""
+    return {status: {"description": _ERROR_DESCRIPTIONS[status], "schema": "Error"} for status in statuses}
+
+
+def _schema_name(schema: Any) -> str:
+    name = (schema if isinstance(schema, type) else type(schema)).__name__
+    return name.removesuffix("Schema") or name
+
+
+def build_openapi(router: web.UrlDispatcher, settings: Settings) -> dict[str, Any]:
+    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    spec = APISpec(
+        title="BAW Gateway",
+        version=__version__,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        servers=[{"url": str(settings.public_url)}],
+        info={"description": "Read-only lookups of IBM Business Automation Workflow process instances and tasks."},
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    for route in router.routes():
+        annotations = getattr(route.handler, "__apispec__", None)
+        if annotations is None or route.method == "HEAD":
+            continue
+        spec.path(path=route.resource.canonical, operations={route.method.lower(): _operation(annotations, plugin)})
+    return spec.to_dict()
+
+
+def _operation(annotations: dict[str, Any], plugin: MarshmallowPlugin) -> dict[str, Any]:
+    operation = {key: annotations[key] for key in ("operationId", "summary", "description", "tags") if key in annotations}
+    parameters = list(annotations.get("parameters", []))
+    for entry in annotations.get("schemas", []):
+        location = {"querystring": "query", "match_info": "path"}.get(entry["location"], entry["location"])
+        parameters += plugin.converter.schema2parameters(entry["schema"], location=location)
+    if parameters:
+        operation["parameters"] = parameters
+    operation["responses"] = {
+        str(status): {
+            "description": response.get("description") or "OK",
+            "content": {"application/json": {"schema": response["schema"]}},
+        }
+        for status, response in sorted(annotations.get("responses", {}).items(), key=lambda item: int(item[0]))
+    }
+    # Every operation of this gateway only reads: hosts may let users "always allow" them.
+    operation["x-openai-isConsequential"] = False
+    return operation

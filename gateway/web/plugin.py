@@ -1,0 +1,87 @@
+"""The faces hosts discover the gateway by: plugin manifest, OpenAPI document, Swagger UI, logo, legal page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp_apispec
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.keys import OPENAPI_DOCUMENT, PLUGIN_MANIFEST, SETTINGS
+
+STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = Path(aiohttp_apispec.__file__).parent / "static"
+SWAGGER_UI_PREFIX = "/docs/static"
+
+DESCRIPTION_FOR_MODEL = (
+    "Read-only access to IBM Business Automation Workflow (BAW). Use it when the user asks about a workflow "
+    "case, process instance, loan or invoice application, approval or task by its number: where it is, "
+    "whether it is active, completed or failed, who has the open tasks and when they are due, and why a "
+    "failed instance failed. Pass the numeric process instance id (for example 23972). Quote the answer's "
+    "summary; do not guess ids. The gateway cannot start, change or complete anything."
+)
+
+
+def plugin_manifest(settings: Settings) -> dict[str, Any]:
+    """ai-plugin.json: every URL is built from GATEWAY_PUBLIC_URL so it is on the serving domain."""
+    public = settings.public_url
+    plugin = settings.plugin
+    return {
+        "schema_version": "v1",
+        "name_for_human": plugin.name_for_human,
+        "name_for_model": plugin.name_for_model,
+        "description_for_human": plugin.description_for_human,
+        "description_for_model": DESCRIPTION_FOR_MODEL,
+        "auth": {"type": "none"},
+        "api": {"type": "openapi", "url": str(public / "openapi.json"), "is_user_authenticated": False},
+        "logo_url": str(public / "logo.png"),
+        "contact_email": plugin.contact_email,
+        "legal_info_url": plugin.legal_url or str(public / "legal"),
+    }
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=False).encode() + b"\n"
+
+
+async def manifest(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[PLUGIN_MANIFEST], content_type="application/json")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+
+
+_SWAGGER_PAGE = (SWAGGER_UI / "index.html").read_text(encoding="utf-8")
+
+
+async def swagger_ui(request: web.Request) -> web.Response:
+    page = _SWAGGER_PAGE.replace("{{ static }}", SWAGGER_UI_PREFIX).replace("{{ path }}", "/openapi.json")
+    return web.Response(text=page, content_type="text/html")
+
+
+async def logo(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "logo.png", headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def legal(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    text = (
+        f"{settings.plugin.name_for_human}\n\n"
+        "This gateway gives read-only access to process data of an IBM Business Automation Workflow server, "
+        "with the rights of the service account its operator configured. It stores nothing beyond a short-lived "
+        "cache. Questions: " + settings.plugin.contact_email + "\n"
+    )
+    return web.Response(text=text, content_type="text/plain")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/.well-known/ai-plugin.json", manifest)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/docs", swagger_ui)
+    app.router.add_static(SWAGGER_UI_PREFIX, SWAGGER_UI)
+    app.router.add_get("/logo.png", logo)
+    app.router.add_get("/legal", legal)
