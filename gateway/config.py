@@ -126,7 +126,9 @@ class _Reader:
         value = self.env.get(name, "").strip()
         return value if value else default
 
-    def parsed(self, name: str, default: T, parse: Callable[[str], T], expect: str) -> T:
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], expect: str, invalid: T | None = None) -> T:
+        """`invalid` is what an unparseable value stands for (default: `default`), so that later checks
+        do not report problems that only follow from this one."""
         raw = self.text(name)
         if raw is None:
             return default
@@ -135,7 +137,7 @@ class _Reader:
         except ValueError:
             # The raw value is shown: none of the parsed variables is a secret.
             self.problems.append(f"{name}={raw!r} is not valid: expected {expect}")
-            return default
+            return default if invalid is None else invalid
 
     def url(self, name: str, default: URL | None = None, *, https: bool) -> URL | None:
         raw = self.text(name)
@@ -205,7 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     base_url = r.url("BAW_BASE_URL", https=True)
     if r.text("BAW_BASE_URL") is None:
         r.problems.append("BAW_BASE_URL is required (e.g. https://baw.example.com:9443 or https://cpd-ns.apps.x/bas)")
-    auth = r.parsed("BAW_AUTH", "oauth2", _choice(AUTH_MODES), " or ".join(AUTH_MODES))
+    auth = r.parsed("BAW_AUTH", "oauth2", _choice(AUTH_MODES), " or ".join(AUTH_MODES), invalid="")
     default_token_url = base_url / "oauth2" / "token" if base_url is not None else None
     token_url = r.url("BAW_TOKEN_URL", default_token_url, https=True)
     client_id = r.text("BAW_CLIENT_ID")

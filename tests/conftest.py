@@ -1,0 +1,73 @@
+"""Shared fixtures: the embedded BAW simulator over real TLS, and the gateway pointed at it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from gateway.config import load_settings
+from gateway.simulator.server import SIMULATOR, SimulatorConfig, SimulatorState, create_simulator_app
+from gateway.simulator.tls import SimulatorTls, generate_tls
+
+# Distinctive values, so a leak into a log line or an answer is unmistakable.
+CLIENT_SECRET = "S3CRET-client-7f1c9a"
+PASSWORD = "S3CRET-password-55d2e1"
+API_KEY = "S3CRET-apikey-0b8e44"
+
+
+@dataclass
+class Simulator:
+    server: TestServer
+    state: SimulatorState
+    config: SimulatorConfig
+
+    @property
+    def root(self) -> str:
+        return f"https://127.0.0.1:{self.server.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root + self.config.prefix
+
+
+@pytest.fixture(scope="session")
+def simulator_tls(tmp_path_factory: pytest.TempPathFactory) -> SimulatorTls:
+    return generate_tls(tmp_path_factory.mktemp("simulator-ca"))
+
+
+@pytest.fixture
+def simulator_config() -> SimulatorConfig:
+    """Override in a test module (or parametrize indirectly) to change token lifetime and the like."""
+    return SimulatorConfig(client_secret=CLIENT_SECRET, password=PASSWORD, api_key=API_KEY)
+
+
+@pytest.fixture
+async def simulator(aiohttp_server, simulator_tls: SimulatorTls, simulator_config: SimulatorConfig) -> Simulator:
+    app = create_simulator_app(simulator_config)
+    server = await aiohttp_server(app, ssl=simulator_tls.server_context)
+    return Simulator(server=server, state=app[SIMULATOR], config=simulator_config)
+
+
+@pytest.fixture
+def gateway_env(simulator: Simulator, simulator_tls: SimulatorTls, tmp_path: Path) -> dict[str, str]:
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(CLIENT_SECRET + "\n")
+    return {
+        "BAW_BASE_URL": simulator.base_url,
+        "BAW_AUTH": "oauth2",
+        "BAW_CLIENT_ID": simulator.config.client_id,
+        "BAW_CLIENT_SECRET_FILE": str(secret_file),
+        "BAW_CA_BUNDLE": str(simulator_tls.ca_bundle),
+        "BAW_TIMEOUT_S": "5",
+        "GATEWAY_PUBLIC_URL": "https://gateway.example.com",
+    }
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, gateway_env: dict[str, str]) -> TestClient:
+    """The gateway on a real loopback socket, talking TLS to the simulator."""
+    return await aiohttp_client(create_app(load_settings(gateway_env)))

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from yarl import URL
+
+from gateway.__main__ import main
+from gateway.config import ConfigError, load_settings
+
+OAUTH = {"BAW_BASE_URL": "https://baw.example.com:9443", "BAW_CLIENT_ID": "gw", "BAW_CLIENT_SECRET": "cs-9f8e7d"}
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = load_settings(OAUTH)
+    assert settings.baw_auth == "oauth2"
+    assert settings.baw_token_url == URL("https://baw.example.com:9443/oauth2/token")
+    assert settings.baw_timeout_s == 10 and settings.baw_max_connections == 64
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    assert settings.public_url == URL("http://localhost:8080")
+    assert (settings.log_level, settings.log_format) == ("INFO", "json")
+
+
+def test_base_url_keeps_its_path_prefix() -> None:
+    settings = load_settings({**OAUTH, "BAW_BASE_URL": "https://cpd-ns.apps.x/bas/"})
+    assert settings.baw_base_url == URL("https://cpd-ns.apps.x/bas")
+    assert settings.baw_token_url == URL("https://cpd-ns.apps.x/bas/oauth2/token")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"BAW_AUTH": "kerberos", "BAW_TIMEOUT_S": "soon", "GATEWAY_PORT": "70000",
+                       "GATEWAY_LOG_FORMAT": "xml", "BAW_MAX_CONNECTIONS": "0"})
+    text = str(caught.value)
+    for name in ("BAW_BASE_URL", "BAW_AUTH", "BAW_TIMEOUT_S", "GATEWAY_PORT", "GATEWAY_LOG_FORMAT",
+                 "BAW_MAX_CONNECTIONS"):
+        assert name in text
+    assert len(caught.value.problems) == 6
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"BAW_AUTH": "oauth2"}, ["BAW_CLIENT_ID", "BAW_CLIENT_SECRET"]),
+        ({"BAW_AUTH": "zen"}, ["BAW_IAM_URL", "BAW_ZEN_URL", "BAW_USERNAME", "BAW_PASSWORD"]),
+        ({"BAW_AUTH": "zen_api_key"}, ["BAW_USERNAME", "BAW_API_KEY"]),
+        ({"BAW_AUTH": "basic"}, ["BAW_USERNAME", "BAW_PASSWORD"]),
+    ],
+)
+def test_each_auth_mode_names_what_it_needs(env: dict[str, str], missing: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"BAW_BASE_URL": "https://baw.example.com", **env})
+    assert caught.value.problems == [f"BAW_AUTH={env['BAW_AUTH']} needs {name}" for name in missing]
+
+
+def test_plain_http_to_baw_is_refused() -> None:
+    with pytest.raises(ConfigError, match="BAW_BASE_URL.*https"):
+        load_settings({**OAUTH, "BAW_BASE_URL": "http://baw.example.com"})
+
+
+def test_secret_file_is_read_again_on_every_use(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("first\n")
+    settings = load_settings({**OAUTH, "BAW_CLIENT_SECRET": "", "BAW_CLIENT_SECRET_FILE": str(secret)})
+    assert settings.baw_client_secret.read() == "first"
+    secret.write_text("rotated")
+    assert settings.baw_client_secret.read() == "rotated"
+
+
+def test_secret_given_twice_or_unreadable_is_a_problem_without_its_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**OAUTH, "BAW_CLIENT_SECRET_FILE": str(tmp_path / "missing")})
+    assert "set BAW_CLIENT_SECRET or BAW_CLIENT_SECRET_FILE, not both" in caught.value.problems
+    assert "cs-9f8e7d" not in str(caught.value)
+    with pytest.raises(ConfigError, match="BAW_PASSWORD_FILE.*cannot be read"):
+        load_settings({**OAUTH, "BAW_AUTH": "basic", "BAW_USERNAME": "u", "BAW_PASSWORD_FILE": str(tmp_path / "nope")})
+
+
+def test_secrets_never_show_in_repr_or_description() -> None:
+    settings = load_settings(OAUTH)
+    assert "cs-9f8e7d" not in repr(settings)
+    assert ("BAW_CLIENT_SECRET", "***") in settings.describe()
+
+
+def test_ca_bundle_must_hold_a_certificate(tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="BAW_CA_BUNDLE"):
+        load_settings({**OAUTH, "BAW_CA_BUNDLE": str(bogus)})
+    with pytest.raises(ConfigError, match="BAW_CA_BUNDLE"):
+        load_settings({**OAUTH, "BAW_CA_BUNDLE": str(tmp_path / "absent.pem")})
+
+
+def test_plugin_fields_are_held_to_the_hosts_limits() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**OAUTH, "PLUGIN_NAME_FOR_HUMAN": "A name far longer than twenty", "PLUGIN_NAME_FOR_MODEL":
+                       "has spaces", "PLUGIN_CONTACT_EMAIL": "nobody"})
+    assert len(caught.value.problems) == 3
+
+
+def test_check_config_prints_masked_settings_and_exits_0(monkeypatch, capsys) -> None:
+    for name, value in OAUTH.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "BAW_BASE_URL=https://baw.example.com:9443" in out
+    assert "BAW_CLIENT_SECRET=***" in out
+    assert "cs-9f8e7d" not in out
+
+
+def test_bad_configuration_exits_2_with_one_message(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BAW_AUTH", "basic")
+    monkeypatch.setenv("BAW_PASSWORD", "pw-d00d1e")
+    monkeypatch.delenv("BAW_BASE_URL", raising=False)
+    monkeypatch.delenv("BAW_USERNAME", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "BAW_BASE_URL is required" in err and "BAW_USERNAME" in err
+    assert "Traceback" not in err and "pw-d00d1e" not in err
