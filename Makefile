@@ -23,3 +23,8 @@ spec: $(STAMP) ## regenerate specs/openapi.json from the code
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+lint: $(STAMP) ## static checks
+	$(BIN)/pip install --quiet 'ruff>=0.6'
+	$(BIN)/ruff check gateway tests
+	$(BIN)/ruff format --check gateway tests

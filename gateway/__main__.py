@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -65,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def _openapi_env() -> Mapping[str, str]:
     """`openapi` documents the API, which does not depend on BAW: only the public URL and plugin settings count."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))}
-    return {"BAW_BASE_URL": "https://baw.invalid", "BAW_AUTH": "basic", "BAW_USERNAME": "-", "BAW_PASSWORD": "-",
-            **env}
+    return {"BAW_BASE_URL": "https://baw.invalid", "BAW_AUTH": "basic", "BAW_USERNAME": "-", "BAW_PASSWORD": "-", **env}
 
 
 def _forget_secrets() -> None:
@@ -98,8 +96,7 @@ async def _start(app: web.Application, host: str, port: int, ssl_context=None) -
     return runner
 
 
-async def _serve(app: web.Application, settings: Settings,
-                 started: Callable[[], None] | None = None) -> None:
+async def _serve(app: web.Application, settings: Settings, started: Callable[[], None] | None = None) -> None:
     runner = await _start(app, settings.host, settings.port)
     log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
     if started is not None:
@@ -160,7 +157,8 @@ def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: 
     base = str(settings.public_url)
     lines = [
         "",
-        f"baw-gateway demo: gateway {base}, BAW simulator https://localhost:{simulator_port} (OAuth2, TLS with its own CA)",
+        f"baw-gateway demo: gateway {base}, BAW simulator https://localhost:{simulator_port}",
+        "(OAuth2 client credentials renewed in the background; TLS verified against the simulator's own CA)",
         "",
         "Try:",
     ]

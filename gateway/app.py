@@ -49,8 +49,9 @@ async def baw_session(app: web.Application) -> AsyncIterator[None]:
         limit_per_host=settings.baw_max_connections,
     )
     timeout = aiohttp.ClientTimeout(total=settings.baw_timeout_s, connect=min(5.0, settings.baw_timeout_s))
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=BAW_HEADERS,
-                                     raise_for_status=False, trust_env=False) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=BAW_HEADERS, raise_for_status=False, trust_env=False
+    ) as session:
         app[BAW_SESSION] = session
         yield
 

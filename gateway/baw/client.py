@@ -106,9 +106,9 @@ def _says_not_found(error: dict[str, Any] | None) -> bool:
         return False
     exception_type = error.get("exceptionType")
     message = error.get("errorMessage")
-    return (isinstance(exception_type, str) and exception_type.endswith(("DoesNotExistException", "NotFoundException"))) or (
-        isinstance(message, str) and ("not found" in message.lower() or "could not be found" in message.lower())
-    )
+    return (
+        isinstance(exception_type, str) and exception_type.endswith(("DoesNotExistException", "NotFoundException"))
+    ) or (isinstance(message, str) and ("not found" in message.lower() or "could not be found" in message.lower()))
 
 
 def baw_error(status: int, error: dict[str, Any] | None, subject: str) -> GatewayError:

@@ -161,8 +161,7 @@ class RenewingCredential:
             await asyncio.wait_for(asyncio.shield(self._outcome), self._wait_timeout_s)
         except TimeoutError:
             raise BawUnavailable(
-                f"No BAW credential yet: {self._source.target} did not issue a token within "
-                f"{self._wait_timeout_s:g} s."
+                f"No BAW credential yet: {self._source.target} did not issue a token within {self._wait_timeout_s:g} s."
             ) from None
         if self._usable(self._token):
             return self._token.authorization  # type: ignore[union-attr]
@@ -230,8 +229,15 @@ class OAuth2ClientCredentials:
         form["client_secret"] = _read_secret(self._client_secret)
         if self._scope:
             form["scope"] = self._scope
-        body = await _call_json(self._session, "POST", self._url, self.target, self._timeout_s, data=form,
-                                hint="check BAW_CLIENT_ID, BAW_CLIENT_SECRET and BAW_SCOPE")
+        body = await _call_json(
+            self._session,
+            "POST",
+            self._url,
+            self.target,
+            self._timeout_s,
+            data=form,
+            hint="check BAW_CLIENT_ID, BAW_CLIENT_SECRET and BAW_SCOPE",
+        )
         access_token = body.get("access_token")
         token_type = body.get("token_type", "Bearer")
         if not isinstance(access_token, str) or not access_token or str(token_type).lower() != "bearer":
@@ -261,17 +267,34 @@ class ZenPasswordToken:
 
     async def fetch(self) -> Token:
         iam_target = f"the IAM endpoint {display_url(self._iam_url)}"
-        form = {"grant_type": "password", "scope": "openid", "username": self._username,
-                "password": _read_secret(self._password)}
-        iam = await _call_json(self._session, "POST", self._iam_url, iam_target, self._timeout_s, data=form,
-                               hint="check BAW_USERNAME and BAW_PASSWORD")
+        form = {
+            "grant_type": "password",
+            "scope": "openid",
+            "username": self._username,
+            "password": _read_secret(self._password),
+        }
+        iam = await _call_json(
+            self._session,
+            "POST",
+            self._iam_url,
+            iam_target,
+            self._timeout_s,
+            data=form,
+            hint="check BAW_USERNAME and BAW_PASSWORD",
+        )
         iam_token = iam.get("access_token")
         if not isinstance(iam_token, str) or not iam_token:
             raise BawUnavailable(f"{iam_target} answered without an access_token.")
         zen_target = f"the Zen endpoint {display_url(self._validate_url)}"
-        zen = await _call_json(self._session, "GET", self._validate_url, zen_target, self._timeout_s,
-                               headers={"username": self._username, "iam-token": iam_token},
-                               hint="check BAW_USERNAME and BAW_ZEN_URL")
+        zen = await _call_json(
+            self._session,
+            "GET",
+            self._validate_url,
+            zen_target,
+            self._timeout_s,
+            headers={"username": self._username, "iam-token": iam_token},
+            hint="check BAW_USERNAME and BAW_ZEN_URL",
+        )
         jwt = zen.get("accessToken")
         if not isinstance(jwt, str) or not jwt:
             raise BawUnavailable(f"{zen_target} answered without an accessToken.")
@@ -346,9 +369,16 @@ def credential_provider(settings: Settings, session: aiohttp.ClientSession, **re
         return StaticCredential("ZenApiKey", settings.baw_username, settings.baw_api_key)
     source: TokenSource
     if settings.baw_auth == "zen":
-        source = ZenPasswordToken(session, settings.baw_iam_url, settings.baw_zen_url, settings.baw_username,
-                                  settings.baw_password, timeout_s)
+        source = ZenPasswordToken(
+            session, settings.baw_iam_url, settings.baw_zen_url, settings.baw_username, settings.baw_password, timeout_s
+        )
     else:
-        source = OAuth2ClientCredentials(session, settings.baw_token_url, settings.baw_client_id,
-                                         settings.baw_client_secret, settings.baw_scope, timeout_s)
+        source = OAuth2ClientCredentials(
+            session,
+            settings.baw_token_url,
+            settings.baw_client_id,
+            settings.baw_client_secret,
+            settings.baw_scope,
+            timeout_s,
+        )
     return RenewingCredential(source, wait_timeout_s=timeout_s, **renewal)

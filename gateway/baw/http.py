@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -29,7 +28,7 @@ async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
             f"TLS verification of {target} failed ({reason}): check that BAW_CA_BUNDLE holds the CA that "
             "signed its certificate and that the host name matches."
         ) from None
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+    except (TimeoutError, aiohttp.ServerTimeoutError):
         raise BawTimeout(f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S).") from None
     except (aiohttp.ClientError, OSError) as exc:
         raise BawUnavailable(f"cannot reach {target} ({type(exc).__name__}).") from None

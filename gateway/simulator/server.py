@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,20 @@ from gateway.simulator.seed import FORBIDDEN, all_parts, header_part, seed_insta
 
 _INT_MAX = 2**31 - 1  # BAW's database ids are INTEGER: larger ones fail with CWTBG0019E
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="BPMRESTAPI"'}
-_VALID_PARTS = {"header", "summary", "data", "dataModel", "diagram", "executionTree", "actions", "relationships",
-                "excludeTaskData", "excludeDocs", "all", "none"}
+_VALID_PARTS = {
+    "header",
+    "summary",
+    "data",
+    "dataModel",
+    "diagram",
+    "executionTree",
+    "actions",
+    "relationships",
+    "excludeTaskData",
+    "excludeDocs",
+    "all",
+    "none",
+}
 
 
 @dataclass
@@ -37,9 +50,11 @@ class SimulatorState:
     instances: dict[str, dict[str, Any]] = field(default_factory=seed_instances)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.monotonic)
     calls: dict[str, int] = field(default_factory=lambda: {"token": 0, "iam": 0, "zen": 0, "process": 0})
+    issued_tokens: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # for hygiene tests
 
     def issue(self, lifetime: float) -> str:
         token = secrets.token_urlsafe(24)
+        self.issued_tokens.append(token)
         self.tokens[token] = time.monotonic() + lifetime
         now = time.monotonic()
         for stale in [t for t, expiry in self.tokens.items() if expiry < now]:
@@ -50,17 +65,30 @@ class SimulatorState:
 SIMULATOR = web.AppKey("simulator_state", SimulatorState)
 
 
-def baw_error(status: int, number: str, message: str, exception_type: str, params: list[str],
-              programmers_details: bool, headers: dict[str, str] | None = None) -> web.Response:
+def baw_error(
+    status: int,
+    number: str,
+    message: str,
+    exception_type: str,
+    params: list[str],
+    programmers_details: bool,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """BAW's classic error envelope, capital `Data` and all."""
     data: dict[str, Any] = {
-        "status": "error", "exceptionType": exception_type, "errorNumber": number,
-        "errorMessage": f"{number}: {message}", "errorMessageParameters": params, "responses": None, "errorData": None,
+        "status": "error",
+        "exceptionType": exception_type,
+        "errorNumber": number,
+        "errorMessage": f"{number}: {message}",
+        "errorMessageParameters": params,
+        "responses": None,
+        "errorData": None,
     }
     if programmers_details:
         data["programmersDetails"] = (
             f"{exception_type}: {message}\n\tat com.lombardisoftware.server.ejb.persistence.dao.BPDInstanceDAO"
-            ".findByPrimaryKey(BPDInstanceDAO.java:412)\n\tat com.ibm.bpm.rest.ProcessResource.get(ProcessResource.java:88)"
+            ".findByPrimaryKey(BPDInstanceDAO.java:412)\n"
+            "\tat com.ibm.bpm.rest.ProcessResource.get(ProcessResource.java:88)"
         )
     return web.json_response({"status": "error", "Data": data}, status=status, headers=headers)
 
@@ -86,11 +114,14 @@ async def oauth2_token(request: web.Request) -> web.Response:
     if form.get("grant_type") != "client_credentials":
         return web.json_response({"error": "unsupported_grant_type"}, status=400)
     if form.get("client_id") != state.config.client_id or form.get("client_secret") != state.config.client_secret:
-        return web.json_response({"error": "invalid_client", "error_description": "Client authentication failed"},
-                                 status=401)
+        return web.json_response(
+            {"error": "invalid_client", "error_description": "Client authentication failed"}, status=401
+        )
     lifetime = state.config.token_lifetime_s
-    return web.json_response({"access_token": state.issue(lifetime), "token_type": "Bearer",
-                              "expires_in": lifetime}, headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"access_token": state.issue(lifetime), "token_type": "Bearer", "expires_in": lifetime},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def iam_identity_token(request: web.Request) -> web.Response:
@@ -98,11 +129,19 @@ async def iam_identity_token(request: web.Request) -> web.Response:
     state.calls["iam"] += 1
     form = await request.post()
     config = state.config
-    if form.get("grant_type") != "password" or form.get("username") != config.username or \
-            form.get("password") != config.password:
+    if (
+        form.get("grant_type") != "password"
+        or form.get("username") != config.username
+        or form.get("password") != config.password
+    ):
         return web.json_response({"error": "invalid_grant"}, status=400)
-    return web.json_response({"access_token": state.issue(config.token_lifetime_s), "token_type": "Bearer",
-                              "expires_in": config.token_lifetime_s})
+    return web.json_response(
+        {
+            "access_token": state.issue(config.token_lifetime_s),
+            "token_type": "Bearer",
+            "expires_in": config.token_lifetime_s,
+        }
+    )
 
 
 async def zen_validate_auth(request: web.Request) -> web.Response:
@@ -115,8 +154,10 @@ async def zen_validate_auth(request: web.Request) -> web.Response:
     lifetime = state.config.token_lifetime_s
     signature = state.issue(lifetime)
     claims = {"username": state.config.username, "iat": int(time.time()), "exp": int(time.time() + lifetime)}
-    segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
-                for part in ({"alg": "RS256", "typ": "JWT"}, claims)]
+    segments = [
+        base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+        for part in ({"alg": "RS256", "typ": "JWT"}, claims)
+    ]
     jwt = ".".join(segments)
     # The "signature" is a token the simulator remembers, so it can check expiry on each call.
     state.tokens[f"{jwt}.{signature}"] = state.tokens.pop(signature)
@@ -132,24 +173,53 @@ async def process_details(request: web.Request) -> web.Response:
     piid = request.match_info["piid"]
     details = state.config.programmers_details
     if not piid.isdigit():
-        return baw_error(400, "CWTBG0553E", f"The value '{piid}' is not a valid number.",
-                         "com.ibm.bpm.wle.api.InvalidParameterException", [piid], details)
+        return baw_error(
+            400,
+            "CWTBG0553E",
+            f"The value '{piid}' is not a valid number.",
+            "com.ibm.bpm.wle.api.InvalidParameterException",
+            [piid],
+            details,
+        )
     if int(piid) > _INT_MAX:
-        return baw_error(500, "CWTBG0019E", f"Unexpected exception during execution. Exception information: "
-                         f"'BPDInstance.{piid} not found'.", "com.lombardisoftware.core.TeamWorksException",
-                         [piid], details)
+        return baw_error(
+            500,
+            "CWTBG0019E",
+            f"Unexpected exception during execution. Exception information: 'BPDInstance.{piid} not found'.",
+            "com.lombardisoftware.core.TeamWorksException",
+            [piid],
+            details,
+        )
     instance = state.instances.get(piid)
     if instance is None:
-        return baw_error(404, "CWTBG0059E", f"The instance with the ID '{piid}' could not be found.",
-                         "com.ibm.bpm.wle.api.InstanceDoesNotExistException", [piid], details)
+        return baw_error(
+            404,
+            "CWTBG0059E",
+            f"The instance with the ID '{piid}' could not be found.",
+            "com.ibm.bpm.wle.api.InstanceDoesNotExistException",
+            [piid],
+            details,
+        )
     if piid in FORBIDDEN:
-        return baw_error(401, "CWTBG0549E", f"The user '{state.config.username}' is not authorized to perform the "
-                         f"action 'ACTION_VIEW_INSTANCE' on BPDInstance.{piid}.",
-                         "com.ibm.bpm.wle.api.NotAuthorizedException", [state.config.username], details)
+        return baw_error(
+            401,
+            "CWTBG0549E",
+            f"The user '{state.config.username}' is not authorized to perform the "
+            f"action 'ACTION_VIEW_INSTANCE' on BPDInstance.{piid}.",
+            "com.ibm.bpm.wle.api.NotAuthorizedException",
+            [state.config.username],
+            details,
+        )
     parts = set(request.query.get("parts", "all").split("|"))
     if not parts <= _VALID_PARTS:
-        return baw_error(400, "CWTBG0018E", "The parts parameter is invalid.",
-                         "com.ibm.bpm.wle.api.InvalidParameterException", [], details)
+        return baw_error(
+            400,
+            "CWTBG0018E",
+            "The parts parameter is invalid.",
+            "com.ibm.bpm.wle.api.InvalidParameterException",
+            [],
+            details,
+        )
     data = all_parts(instance) if "all" in parts else header_part(instance)
     return web.json_response({"status": "200", "data": data})
 

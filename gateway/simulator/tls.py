@@ -17,7 +17,9 @@ def generate_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.
     try:
         import trustme  # noqa: PLC0415 - only the simulator needs it
     except ImportError:  # pragma: no cover - depends on how the package was installed
-        raise SystemExit("the BAW simulator needs the 'simulator' extra: pip install 'baw-gateway[simulator]'") from None
+        raise SystemExit(
+            "the BAW simulator needs the 'simulator' extra: pip install 'baw-gateway[simulator]'"
+        ) from None
     ca = trustme.CA(organization_name="baw-gateway simulator CA")
     server_cert = ca.issue_cert(*hosts)
     directory.mkdir(parents=True, exist_ok=True)

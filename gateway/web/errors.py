@@ -19,12 +19,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) in the same envelope.
-_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
-               414: "invalid_request", 431: "invalid_request"}
+_HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    414: "invalid_request",
+    431: "invalid_request",
+}
 
 
-def error_response(request_id: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
-                   ) -> web.Response:
+def error_response(
+    request_id: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     body = {"error": {"code": code, "message": message, "request_id": request_id}}
     response = web.json_response(body, status=status, headers=headers)
     response.headers["X-Request-ID"] = request_id
@@ -61,11 +68,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "internal_error")
-        message = f"{exc.reason}: {request.method} {request.rel_url.path[:200]}" if exc.status in (404, 405) else exc.reason
+        message = (
+            f"{exc.reason}: {request.method} {request.rel_url.path[:200]}" if exc.status in (404, 405) else exc.reason
+        )
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         return error_response(request_id, exc.status, code, message, headers)
     except Exception:
         # The traceback goes to the log (with the request id), never to the caller.
         log.exception("unhandled error")
-        return error_response(request_id, 500, "internal_error",
-                              "The gateway failed unexpectedly. Quote the request id to the operator.")
+        return error_response(
+            request_id, 500, "internal_error", "The gateway failed unexpectedly. Quote the request id to the operator."
+        )

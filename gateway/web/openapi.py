@@ -61,7 +61,9 @@ def build_openapi(router: web.UrlDispatcher, settings: Settings) -> dict[str, An
 
 
 def _operation(annotations: dict[str, Any], plugin: MarshmallowPlugin) -> dict[str, Any]:
-    operation = {key: annotations[key] for key in ("operationId", "summary", "description", "tags") if key in annotations}
+    operation = {
+        key: annotations[key] for key in ("operationId", "summary", "description", "tags") if key in annotations
+    }
     parameters = list(annotations.get("parameters", []))
     for entry in annotations.get("schemas", []):
         location = {"querystring": "query", "match_info": "path"}.get(entry["location"], entry["location"])

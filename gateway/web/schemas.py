@@ -37,7 +37,11 @@ class ProcessStatusQuery(Schema):
 
     process_id = ProcessId(
         required=True,
-        metadata={"description": f"The instance to look up: {PROCESS_ID_HELP}.", "example": "23972"},
+        metadata={
+            "description": f"The instance to look up: {PROCESS_ID_HELP}.",
+            "example": "23972",
+            "pattern": _PROCESS_ID.pattern,
+        },
     )
 
     @pre_load
@@ -66,11 +70,14 @@ class ProcessStatusSchema(Schema):
     name = fields.String(allow_none=True, metadata={"description": "Instance name, e.g. 'Loan Application:23972'."})
     status = fields.String(
         required=True,
-        metadata={"description": "Normalised status.",
-                  "enum": ["active", "completed", "failed", "terminated", "suspended", "did_not_start", "unknown"]},
+        metadata={
+            "description": "Normalised status.",
+            "enum": ["active", "completed", "failed", "terminated", "suspended", "did_not_start", "unknown"],
+        },
     )
-    baw_execution_state = fields.String(attribute="execution_state", allow_none=True,
-                                        metadata={"description": "BAW's executionState, as sent."})
+    baw_execution_state = fields.String(
+        attribute="execution_state", allow_none=True, metadata={"description": "BAW's executionState, as sent."}
+    )
     baw_state = fields.String(attribute="state", allow_none=True, metadata={"description": "BAW's state, as sent."})
     process_name = fields.String(allow_none=True, metadata={"description": "The process (BPD) name."})
     process_app = fields.String(allow_none=True, metadata={"description": "Process app acronym (else its name)."})
@@ -78,10 +85,14 @@ class ProcessStatusSchema(Schema):
     created_at = UtcDateTime(allow_none=True, metadata={"description": "When the instance started (UTC)."})
     last_updated = UtcDateTime(allow_none=True, metadata={"description": "Last change (UTC)."})
     due_at = UtcDateTime(allow_none=True, metadata={"description": "When the instance is due (UTC)."})
-    error_message = fields.String(allow_none=True,
-                                  metadata={"description": "Why a failed instance failed; null otherwise."})
-    open_tasks = fields.List(fields.Nested(OpenTaskSchema), required=True,
-                             metadata={"description": "Tasks not yet closed, with their assignees."})
+    error_message = fields.String(
+        allow_none=True, metadata={"description": "Why a failed instance failed; null otherwise."}
+    )
+    open_tasks = fields.List(
+        fields.Nested(OpenTaskSchema),
+        required=True,
+        metadata={"description": "Tasks not yet closed, with their assignees."},
+    )
     summary = fields.String(required=True, metadata={"description": "One plain sentence describing the instance."})
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import re
 
 import aiohttp
@@ -18,9 +17,17 @@ STACK = "java.lang.NullPointerException\n\tat com.ibm.bpm.Secret.method(Secret.j
 
 
 def baw_error(number: str, message: str, exception_type: str = "com.ibm.bpm.wle.api.SomeException") -> dict:
-    return {"status": "error", "Data": {"status": "error", "exceptionType": exception_type, "errorNumber": number,
-                                        "errorMessage": f"{number}: {message}", "errorMessageParameters": [],
-                                        "programmersDetails": STACK}}
+    return {
+        "status": "error",
+        "Data": {
+            "status": "error",
+            "exceptionType": exception_type,
+            "errorNumber": number,
+            "errorMessage": f"{number}: {message}",
+            "errorMessageParameters": [],
+            "programmersDetails": STACK,
+        },
+    }
 
 
 class RecordingCredentials:
@@ -52,10 +59,13 @@ async def test_lookup_asks_for_the_header_part_in_english_with_the_held_credenti
     with aioresponses() as mocked:
         mocked.get(PROCESS, payload={"status": "200", "data": {"piid": "23972", "executionState": "Active"}})
         instance = await baw.process_details("23972")
-        (key, calls), = mocked.requests.items()
+        ((key, calls),) = mocked.requests.items()
     assert key == ("GET", URL(f"{BASE}/rest/bpm/wle/v1/process/23972?parts=header"))
     assert dict(calls[0].kwargs["headers"]) == {
-        "Accept": "application/json", "Accept-Language": "en", "Authorization": "Bearer token-1"}
+        "Accept": "application/json",
+        "Accept-Language": "en",
+        "Authorization": "Bearer token-1",
+    }
     assert instance.status is ProcessStatus.ACTIVE
 
 
@@ -71,8 +81,16 @@ async def test_ids_that_could_change_the_upstream_path_never_leave(client, piid:
 @pytest.mark.parametrize(
     ("status", "body", "error", "text"),
     [
-        (404, baw_error("CWTBG0059E", "The instance with the ID '5' could not be found.",
-                        "com.ibm.bpm.wle.api.InstanceDoesNotExistException"), NotFound, "no process instance 5"),
+        (
+            404,
+            baw_error(
+                "CWTBG0059E",
+                "The instance with the ID '5' could not be found.",
+                "com.ibm.bpm.wle.api.InstanceDoesNotExistException",
+            ),
+            NotFound,
+            "no process instance 5",
+        ),
         (500, baw_error("CWTBG0019E", "Unexpected exception. 'BPDInstance.5 not found'"), NotFound, "Check the id"),
         (500, baw_error("CWTBG0019E", "Unexpected exception during execution."), BawError, "HTTP 500 (CWTBG0019E)"),
         (401, baw_error("CWTBG0549E", "The user 'svc' is not authorized."), BawForbidden, "(CWTBG0549E)"),
@@ -135,7 +153,7 @@ async def test_unusable_answers_are_baw_errors(client, kwargs, text) -> None:
 @pytest.mark.parametrize(
     ("exception", "error", "text"),
     [
-        (asyncio.TimeoutError(), BawTimeout, "did not answer within 5 s"),
+        (TimeoutError(), BawTimeout, "did not answer within 5 s"),
         (aiohttp.ClientConnectionError("refused"), BawUnavailable, "cannot reach BAW"),
         (aiohttp.ServerDisconnectedError(), BawUnavailable, "cannot reach BAW"),
     ],

@@ -29,11 +29,24 @@ def test_base_url_keeps_its_path_prefix() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({"BAW_AUTH": "kerberos", "BAW_TIMEOUT_S": "soon", "GATEWAY_PORT": "70000",
-                       "GATEWAY_LOG_FORMAT": "xml", "BAW_MAX_CONNECTIONS": "0"})
+        load_settings(
+            {
+                "BAW_AUTH": "kerberos",
+                "BAW_TIMEOUT_S": "soon",
+                "GATEWAY_PORT": "70000",
+                "GATEWAY_LOG_FORMAT": "xml",
+                "BAW_MAX_CONNECTIONS": "0",
+            }
+        )
     text = str(caught.value)
-    for name in ("BAW_BASE_URL", "BAW_AUTH", "BAW_TIMEOUT_S", "GATEWAY_PORT", "GATEWAY_LOG_FORMAT",
-                 "BAW_MAX_CONNECTIONS"):
+    for name in (
+        "BAW_BASE_URL",
+        "BAW_AUTH",
+        "BAW_TIMEOUT_S",
+        "GATEWAY_PORT",
+        "GATEWAY_LOG_FORMAT",
+        "BAW_MAX_CONNECTIONS",
+    ):
         assert name in text
     assert len(caught.value.problems) == 6
 
@@ -93,8 +106,14 @@ def test_ca_bundle_must_hold_a_certificate(tmp_path: Path) -> None:
 
 def test_plugin_fields_are_held_to_the_hosts_limits() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({**OAUTH, "PLUGIN_NAME_FOR_HUMAN": "A name far longer than twenty", "PLUGIN_NAME_FOR_MODEL":
-                       "has spaces", "PLUGIN_CONTACT_EMAIL": "nobody"})
+        load_settings(
+            {
+                **OAUTH,
+                "PLUGIN_NAME_FOR_HUMAN": "A name far longer than twenty",
+                "PLUGIN_NAME_FOR_MODEL": "has spaces",
+                "PLUGIN_CONTACT_EMAIL": "nobody",
+            }
+        )
     assert len(caught.value.problems) == 3
 
 

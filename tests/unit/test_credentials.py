@@ -168,8 +168,15 @@ async def test_oauth2_posts_client_credentials_and_honours_expires_in(tmp_path: 
     secret_file = tmp_path / "secret"
     secret_file.write_text("cs-1\n")
     async with aiohttp.ClientSession() as session:
-        source = OAuth2ClientCredentials(session, URL(TOKEN_URL), "gw", Secret("BAW_CLIENT_SECRET", path=secret_file),
-                                         "baw.read", timeout_s=5, clock=lambda: 500.0)
+        source = OAuth2ClientCredentials(
+            session,
+            URL(TOKEN_URL),
+            "gw",
+            Secret("BAW_CLIENT_SECRET", path=secret_file),
+            "baw.read",
+            timeout_s=5,
+            clock=lambda: 500.0,
+        )
         with aioresponses() as mocked:
             mocked.post(TOKEN_URL, payload={"access_token": "abc", "token_type": "bearer", "expires_in": 1200})
             mocked.post(TOKEN_URL, payload={"access_token": "def", "token_type": "Bearer", "expires_in": "60"})
@@ -187,8 +194,9 @@ async def test_oauth2_posts_client_credentials_and_honours_expires_in(tmp_path: 
 
 async def test_oauth2_rejection_names_the_problem_without_the_secret() -> None:
     async with aiohttp.ClientSession() as session:
-        source = OAuth2ClientCredentials(session, URL(TOKEN_URL), "gw", Secret("BAW_CLIENT_SECRET", value="cs-xyz"),
-                                         None, timeout_s=5)
+        source = OAuth2ClientCredentials(
+            session, URL(TOKEN_URL), "gw", Secret("BAW_CLIENT_SECRET", value="cs-xyz"), None, timeout_s=5
+        )
         with aioresponses() as mocked:
             mocked.post(TOKEN_URL, status=401, payload={"error": "invalid_client", "error_description": "cs-xyz bad"})
             with pytest.raises(BawUnavailable) as caught:
@@ -203,8 +211,9 @@ async def test_zen_exchanges_the_iam_token_and_reads_the_lifetime_from_the_jwt()
     jwt = f"eyJhbGciOiJSUzI1NiJ9.{claims}.sig"
     iam, zen = "https://cp-console.example.com/idprovider/v1/auth/identitytoken", "https://cpd.example.com"
     async with aiohttp.ClientSession() as session:
-        source = ZenPasswordToken(session, URL(iam), URL(zen), "svc", Secret("BAW_PASSWORD", value="pw"),
-                                  timeout_s=5, clock=lambda: 1000.0)
+        source = ZenPasswordToken(
+            session, URL(iam), URL(zen), "svc", Secret("BAW_PASSWORD", value="pw"), timeout_s=5, clock=lambda: 1000.0
+        )
         with aioresponses() as mocked:
             mocked.post(iam, payload={"access_token": "iam-1", "expires_in": 3600})
             mocked.get(f"{zen}/v1/preauth/validateAuth", payload={"accessToken": jwt})
@@ -233,8 +242,16 @@ async def test_static_modes_build_their_headers_and_rebuild_them_from_a_rotated_
     ("mode", "extra", "kind"),
     [
         ("oauth2", {"BAW_CLIENT_ID": "c", "BAW_CLIENT_SECRET": "s"}, RenewingCredential),
-        ("zen", {"BAW_IAM_URL": "https://iam.x/t", "BAW_ZEN_URL": "https://zen.x", "BAW_USERNAME": "u",
-                 "BAW_PASSWORD": "p"}, RenewingCredential),
+        (
+            "zen",
+            {
+                "BAW_IAM_URL": "https://iam.x/t",
+                "BAW_ZEN_URL": "https://zen.x",
+                "BAW_USERNAME": "u",
+                "BAW_PASSWORD": "p",
+            },
+            RenewingCredential,
+        ),
         ("zen_api_key", {"BAW_USERNAME": "u", "BAW_API_KEY": "k"}, StaticCredential),
         ("basic", {"BAW_USERNAME": "u", "BAW_PASSWORD": "p"}, StaticCredential),
     ],

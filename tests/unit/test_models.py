@@ -9,23 +9,57 @@ from gateway.errors import BawError
 from gateway.summary import describe_process
 
 # The reference sample (reference/baw-rest.md), as a real server sends it.
-SAMPLE = {"status": "200", "data": {
-    "piid": "23972", "name": "My Process:23972", "description": "", "executionState": "Active",
-    "state": "STATE_RUNNING", "creationTime": "2019-03-29T16:03:25Z", "lastModificationTime": "2019-03-30T19:54:51Z",
-    "dueDate": "2019-04-23T07:00:00Z", "processTemplateID": "25.912f1c9b-", "processTemplateName": "My Process",
-    "processAppName": "My Process Application", "processAppAcronym": "MYPA", "processAppID": "2066.5612",
-    "snapshotName": None, "snapshotID": "2064.64c1", "branchName": "Main", "snapshotTip": True,
-    "starterId": "2048.9", "comments": [], "documents": [], "businessData": [], "someFutureField": {"x": 1},
-    "tasks": [
-        {"tkiid": "189489", "name": "My Task", "displayName": "Task title", "status": "Received",
-         "state": "STATE_READY", "kind": "KIND_PARTICIPATING", "owner": "deadmin", "assignedTo": "deadmin",
-         "assignedToDisplayName": "deadmin", "assignedToType": "user", "teamName": None, "priority": 20,
-         "priorityName": "High", "activationTime": "2019-11-06T15:31:52Z", "dueTime": "2019-11-07T07:31:52Z",
-         "atRiskTime": "2019-11-07T06:55:36Z", "isAtRisk": True, "completionTime": None},
-        {"tkiid": "189490", "name": "Done", "status": "Closed", "state": "STATE_FINISHED"},
-        {"tkiid": "189491", "name": "Ended", "status": "Received", "state": "STATE_TERMINATED"},
-    ],
-}}
+SAMPLE = {
+    "status": "200",
+    "data": {
+        "piid": "23972",
+        "name": "My Process:23972",
+        "description": "",
+        "executionState": "Active",
+        "state": "STATE_RUNNING",
+        "creationTime": "2019-03-29T16:03:25Z",
+        "lastModificationTime": "2019-03-30T19:54:51Z",
+        "dueDate": "2019-04-23T07:00:00Z",
+        "processTemplateID": "25.912f1c9b-",
+        "processTemplateName": "My Process",
+        "processAppName": "My Process Application",
+        "processAppAcronym": "MYPA",
+        "processAppID": "2066.5612",
+        "snapshotName": None,
+        "snapshotID": "2064.64c1",
+        "branchName": "Main",
+        "snapshotTip": True,
+        "starterId": "2048.9",
+        "comments": [],
+        "documents": [],
+        "businessData": [],
+        "someFutureField": {"x": 1},
+        "tasks": [
+            {
+                "tkiid": "189489",
+                "name": "My Task",
+                "displayName": "Task title",
+                "status": "Received",
+                "state": "STATE_READY",
+                "kind": "KIND_PARTICIPATING",
+                "owner": "deadmin",
+                "assignedTo": "deadmin",
+                "assignedToDisplayName": "deadmin",
+                "assignedToType": "user",
+                "teamName": None,
+                "priority": 20,
+                "priorityName": "High",
+                "activationTime": "2019-11-06T15:31:52Z",
+                "dueTime": "2019-11-07T07:31:52Z",
+                "atRiskTime": "2019-11-07T06:55:36Z",
+                "isAtRisk": True,
+                "completionTime": None,
+            },
+            {"tkiid": "189490", "name": "Done", "status": "Closed", "state": "STATE_FINISHED"},
+            {"tkiid": "189491", "name": "Ended", "status": "Received", "state": "STATE_TERMINATED"},
+        ],
+    },
+}
 
 
 def test_reference_sample_parses_into_our_names() -> None:
@@ -66,8 +100,9 @@ def test_status_normalisation(execution_state, state, expected) -> None:
 
 
 def test_missing_and_null_fields_give_none() -> None:
-    instance = parse_process_details({"status": "200", "data": {"piid": 7, "tasks": None, "creationTime": "garbage",
-                                                                 "dueDate": None, "name": 12.5}})
+    instance = parse_process_details(
+        {"status": "200", "data": {"piid": 7, "tasks": None, "creationTime": "garbage", "dueDate": None, "name": 12.5}}
+    )
     assert instance.process_id == "7"
     assert instance.name is None and instance.created_at is None and instance.due_at is None
     assert instance.status is ProcessStatus.UNKNOWN and instance.tasks == ()
@@ -85,10 +120,25 @@ def test_wrong_shape_is_a_baw_error(body) -> None:
 
 
 def test_summary_is_one_plain_sentence() -> None:
-    body = {"data": {"piid": "2001", "name": "Vendor Onboarding 2001", "executionState": "Active", "tasks": [
-        {"tkiid": "1", "displayName": "Approve vendor", "status": "New", "state": "STATE_READY",
-         "assignedTo": "ProcurementManagers", "assignedToType": "group", "dueTime": "2026-11-25T09:00:00Z",
-         "isAtRisk": True}]}}
+    body = {
+        "data": {
+            "piid": "2001",
+            "name": "Vendor Onboarding 2001",
+            "executionState": "Active",
+            "tasks": [
+                {
+                    "tkiid": "1",
+                    "displayName": "Approve vendor",
+                    "status": "New",
+                    "state": "STATE_READY",
+                    "assignedTo": "ProcurementManagers",
+                    "assignedToType": "group",
+                    "dueTime": "2026-11-25T09:00:00Z",
+                    "isAtRisk": True,
+                }
+            ],
+        }
+    }
     assert describe_process(parse_process_details(body)) == (
         "Vendor Onboarding 2001 is active; 1 open task: Approve vendor, assigned to ProcurementManagers, "
         "due 2026-11-25, at risk."

@@ -1,0 +1,59 @@
+"""The commands a newcomer and an operator run, as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_bad_configuration_exits_2_naming_every_problem_without_a_traceback() -> None:
+    env = {"PATH": os.environ["PATH"], "BAW_AUTH": "oauth2", "BAW_CLIENT_SECRET": "shh-4c1d", "BAW_TIMEOUT_S": "-1"}
+    result = subprocess.run([*GATEWAY, "serve"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "BAW_BASE_URL is required" in result.stderr
+    assert "BAW_CLIENT_ID" in result.stderr and "BAW_TIMEOUT_S" in result.stderr
+    assert "Traceback" not in result.stderr and "shh-4c1d" not in result.stderr + result.stdout
+
+
+def test_demo_starts_the_gateway_against_the_simulator_and_its_curl_lines_answer() -> None:
+    port, simulator_port = _free_port(), _free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    with subprocess.Popen(
+        [*GATEWAY, "demo", "--simulator-port", str(simulator_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as demo:
+        try:
+            lines: list[str] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and demo.poll() is None:
+                lines.append(demo.stdout.readline())
+                if "Stop with Ctrl-C" in lines[-1]:
+                    break
+            output = "".join(lines)
+            urls = re.findall(r"curl -s '([^']+process_id=\d+)'\s+# an active loan", output)
+            assert urls, output
+            with urllib.request.urlopen(urls[0], timeout=10) as response:
+                body = json.load(response)
+            assert body["status"] == "active" and body["process_id"] == "23972"
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0

@@ -1,0 +1,138 @@
+"""The faces hosts discover the gateway by: manifest, OpenAPI document, Swagger UI, logo, legal page."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from gateway.app import create_app
+from gateway.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC = "https://gateway.example.com/tools"
+# No BAW is contacted by these tests: basic auth has no token endpoint to call.
+ENV = {
+    "BAW_BASE_URL": "https://baw.invalid",
+    "BAW_AUTH": "basic",
+    "BAW_USERNAME": "u",
+    "BAW_PASSWORD": "p",
+    "GATEWAY_PUBLIC_URL": PUBLIC,
+}
+
+
+@pytest.fixture
+async def client(aiohttp_client):
+    return await aiohttp_client(create_app(load_settings(ENV)))
+
+
+async def test_openapi_document_validates_and_points_at_the_public_url(client) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    validate(document)
+    assert document["openapi"] in ("3.0.3", "3.1.0")
+    assert document["servers"][0]["url"] == PUBLIC
+
+
+async def test_operations_fit_the_gpt_actions_limits(client) -> None:
+    document = await (await client.get("/openapi.json")).json()
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert 0 < len(operations) <= 30
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    for op in operations:
+        assert op["x-openai-isConsequential"] is False
+        assert len(op["summary"]) <= 300 and len(op["description"]) <= 300
+        for parameter in op.get("parameters", []):
+            assert len(parameter["description"]) <= 700
+        for status in ("400", "404", "502", "503", "504"):
+            assert op["responses"][status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+
+
+def test_committed_spec_is_what_the_code_generates() -> None:
+    generated = subprocess.run(
+        [sys.executable, "-m", "gateway", "openapi"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PATH": ""},
+    ).stdout
+    committed = (ROOT / "specs" / "openapi.json").read_text()
+    assert generated == committed, "specs/openapi.json is stale: run `make spec` and commit it"
+
+
+async def test_plugin_manifest_is_within_the_hosts_limits_and_on_the_serving_domain(client) -> None:
+    response = await client.get("/.well-known/ai-plugin.json")
+    assert response.status == 200
+    manifest = await response.json()
+    assert manifest["schema_version"] == "v1"
+    assert len(manifest["name_for_human"]) <= 20
+    assert len(manifest["name_for_model"]) <= 50 and manifest["name_for_model"].replace("_", "").isalnum()
+    assert len(manifest["description_for_human"]) <= 100
+    assert len(manifest["description_for_model"]) <= 8000
+    assert manifest["auth"] == {"type": "none"}
+    assert manifest["api"] == {"type": "openapi", "url": f"{PUBLIC}/openapi.json", "is_user_authenticated": False}
+    assert manifest["logo_url"] == f"{PUBLIC}/logo.png"
+    assert manifest["legal_info_url"] == f"{PUBLIC}/legal"
+    assert "@" in manifest["contact_email"]
+
+
+async def test_logo_is_a_real_png_and_legal_and_docs_pages_are_served(client) -> None:
+    logo = await client.get("/logo.png")
+    assert logo.status == 200 and logo.content_type == "image/png"
+    assert (await logo.read()).startswith(b"\x89PNG\r\n\x1a\n")
+    legal = await client.get("/legal")
+    assert legal.status == 200 and "read-only" in await legal.text()
+    docs = await client.get("/docs")
+    page = await docs.text()
+    assert docs.status == 200 and 'url: "/openapi.json"' in page
+    asset = await client.get("/docs/static/swagger-ui-bundle.js")
+    assert asset.status == 200
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_envelope(client) -> None:
+    missing = await client.get("/nowhere")
+    assert missing.status == 404
+    body = await missing.json()
+    assert body["error"]["code"] == "not_found"
+    assert body["error"]["request_id"] == missing.headers["X-Request-ID"]
+    wrong_method = await client.post("/baw/process-status")
+    assert wrong_method.status == 405
+    assert (await wrong_method.json())["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("", "process_id: Missing data for required field"),
+        ("?process_id=abc", "1 to 12 digits"),
+        ("?process_id=1234567890123", "1 to 12 digits"),
+        ("?process_id=%D9%A3", "1 to 12 digits"),  # an Arabic-Indic digit is not an ASCII digit
+        ("?process_id=../../admin", "1 to 12 digits"),
+        ("?process_id=1&process_id=2", "give this parameter once"),
+        ("?process_id=1&verbose=1", "verbose: Unknown field"),
+    ],
+)
+async def test_bad_ids_are_refused_before_anything_goes_upstream(client, query: str, text: str) -> None:
+    response = await client.get(f"/baw/process-status{query}")
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "invalid_request"
+    assert text in body["error"]["message"]
+
+
+async def test_a_sane_request_id_is_kept_and_an_insane_one_replaced(client) -> None:
+    kept = await client.get("/livez", headers={"X-Request-ID": "host-abc.123"})
+    assert kept.headers["X-Request-ID"] == "host-abc.123"
+    replaced = await client.get("/livez", headers={"X-Request-ID": "bad id\twith <html>"})
+    assert replaced.headers["X-Request-ID"] != "bad id\twith <html>"
+    assert len(replaced.headers["X-Request-ID"]) == 32
+    assert json.loads(await kept.text()) == {"status": "ok"}
