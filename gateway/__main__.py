@@ -16,6 +16,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
+from gateway.keys import LIFECYCLE
 from gateway.logs import configure_logging
 from gateway.web.openapi import build_openapi
 from gateway.web.plugin import encode
@@ -89,22 +90,42 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def _start(app: web.Application, host: str, port: int, ssl_context=None) -> web.AppRunner:  # type: ignore[no-untyped-def]
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+async def _start(
+    app: web.Application, host: str, port: int, ssl_context=None, shutdown_timeout: float = 20.0
+) -> web.AppRunner:  # type: ignore[no-untyped-def]
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner
 
 
 async def _serve(app: web.Application, settings: Settings, started: Callable[[], None] | None = None) -> None:
-    runner = await _start(app, settings.host, settings.port)
+    """Serve until SIGTERM/SIGINT, then drain: readiness turns 503 at once, requests are still served for
+    GATEWAY_DRAIN_S (the endpoints controller takes the pod out of rotation), then the listener closes and
+    in-flight requests get up to GATEWAY_SHUTDOWN_TIMEOUT_S to finish before the app's resources close.
+    A second signal ends the process at once."""
+    runner = await _start(app, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s)
     log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
     if started is not None:
         started()
-    try:
-        await _until_signalled()
-    finally:
-        await runner.cleanup()
+    signalled = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if signalled.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        signalled.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await signalled.wait()
+    app[LIFECYCLE].draining = True
+    log.info("draining: not ready, still serving for %g s", settings.drain_s)
+    await asyncio.sleep(settings.drain_s)
+    log.info("closing the listener; in-flight requests have %g s to finish", settings.shutdown_timeout_s)
+    await runner.cleanup()
+    log.info("stopped")
 
 
 async def _simulate(host: str, port: int, ca_dir: Path) -> None:
@@ -138,6 +159,7 @@ async def _demo(simulator_port: int) -> None:
             "BAW_CLIENT_SECRET_FILE": str(secret_file),
             "BAW_CA_BUNDLE": str(tls.ca_bundle),
             "GATEWAY_LOG_FORMAT": "text",
+            "GATEWAY_DRAIN_S": "0",  # nothing routes to a demo: Ctrl-C stops it at once
             **{k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))},
         }
         try:

@@ -13,17 +13,31 @@ from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
 from gateway.baw.tls import client_ssl_context
 from gateway.config import Settings
-from gateway.keys import BAW_SESSION, CREDENTIALS, OPENAPI_DOCUMENT, PLUGIN_MANIFEST, PROCESS_SERVICE, SETTINGS
+from gateway.keys import (
+    BAW_SESSION,
+    CREDENTIALS,
+    LIFECYCLE,
+    METRICS,
+    OPENAPI_DOCUMENT,
+    PLUGIN_MANIFEST,
+    PROCESS_SERVICE,
+    SETTINGS,
+    Lifecycle,
+)
+from gateway.metrics import Metrics
 from gateway.service import ProcessService
 from gateway.web import ops, plugin
 from gateway.web.errors import error_middleware, request_id_middleware
+from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
 from gateway.web.process import get_process_status
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app = web.Application(middlewares=[request_id_middleware, observe_middleware, error_middleware])
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
@@ -58,7 +72,7 @@ async def baw_session(app: web.Application) -> AsyncIterator[None]:
 
 async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     """The credential provider and, for token modes, its renewal task (cancelled on shutdown)."""
-    provider = credential_provider(app[SETTINGS], app[BAW_SESSION])
+    provider = credential_provider(app[SETTINGS], app[BAW_SESSION], on_renewal=app[METRICS].token_renewal)
     app[CREDENTIALS] = provider
     renewal = asyncio.create_task(provider.run(), name="baw-credential-renewal")
     yield
@@ -69,5 +83,11 @@ async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
 
 async def wire_services(app: web.Application) -> None:
     settings = app[SETTINGS]
-    client = BawClient(app[BAW_SESSION], settings.baw_base_url, app[CREDENTIALS], timeout_s=settings.baw_timeout_s)
+    client = BawClient(
+        app[BAW_SESSION],
+        settings.baw_base_url,
+        app[CREDENTIALS],
+        timeout_s=settings.baw_timeout_s,
+        metrics=app[METRICS],
+    )
     app[PROCESS_SERVICE] = ProcessService(client)

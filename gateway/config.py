@@ -83,6 +83,8 @@ class Settings:
     public_url: URL = URL("http://localhost:8080")
     log_level: str = "INFO"
     log_format: str = "json"
+    drain_s: float = 5.0
+    shutdown_timeout_s: float = 20.0
     plugin: PluginSettings = PluginSettings()
 
     def describe(self) -> list[tuple[str, str]]:
@@ -104,6 +106,8 @@ _ENV_NAMES = {
     "public_url": "GATEWAY_PUBLIC_URL",
     "log_level": "GATEWAY_LOG_LEVEL",
     "log_format": "GATEWAY_LOG_FORMAT",
+    "drain_s": "GATEWAY_DRAIN_S",
+    "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
 }
 
 
@@ -181,6 +185,13 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
         return value
 
     return parse
+
+
+def _non_negative(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
 
 
 def _port(raw: str) -> int:
@@ -267,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         log_level=r.parsed("GATEWAY_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
         log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
+        drain_s=r.parsed("GATEWAY_DRAIN_S", 5.0, _non_negative, "a number of seconds >= 0"),
+        shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 20.0, _positive(float), "a number of seconds > 0"),
         plugin=plugin,
     )
     if r.problems:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 from aiohttp import web
 
 from gateway.baw.credentials import CredentialProvider
 from gateway.config import Settings
+from gateway.metrics import Metrics
 from gateway.service import ProcessService
 
+
+@dataclass
+class Lifecycle:
+    """Set by the server loop on SIGTERM; /readyz turns 503 while draining."""
+
+    draining: bool = False
+
+
 SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 BAW_SESSION = web.AppKey("baw_session", aiohttp.ClientSession)
 CREDENTIALS = web.AppKey("credentials", CredentialProvider)
 PROCESS_SERVICE = web.AppKey("process_service", ProcessService)

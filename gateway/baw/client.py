@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
 from gateway.baw.models import ProcessInstance, parse_process_details
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
+from gateway.metrics import Metrics
 
 # Headers every BAW call carries. Accept-Language: en because BAW localises error messages and task
 # status words otherwise (Portuguese and Spanish have been seen).
@@ -30,9 +32,11 @@ class BawClient:
         credentials: CredentialProvider,
         *,
         timeout_s: float,
+        metrics: Metrics,
         max_response_bytes: int = 2 * 1024 * 1024,
     ) -> None:
         self._session = session
+        self._metrics = metrics
         self._credentials = credentials
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
@@ -44,30 +48,41 @@ class BawClient:
         if not _PIID.match(piid):
             # The web layer validates first; this keeps any caller from steering the upstream path.
             raise InvalidRequest("A BAW process instance id is 1 to 12 digits, such as 23972.")
-        body = await self._get_json(self._process_url / piid, {"parts": "header"}, subject=f"process instance {piid}")
+        body = await self._get_json(
+            "process_details", self._process_url / piid, {"parts": "header"}, subject=f"process instance {piid}"
+        )
         return parse_process_details(body)
 
-    async def _get_json(self, url: URL, params: dict[str, str], *, subject: str) -> Any:
+    async def _get_json(self, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
         for attempt in (1, 2):
             authorization = await self._credentials.authorization()
-            async with upstream_errors("BAW", self._timeout_s):
-                async with self._session.get(
-                    url, params=params, headers={"Authorization": authorization}, allow_redirects=False
-                ) as response:
-                    if response.status == 200:
-                        _require_json(response)
-                        return await read_json(response, self._max_response_bytes, "BAW")
-                    error = await _baw_error_body(response, self._max_response_bytes)
-            if _unauthenticated(response.status, error):
-                if attempt == 1:
-                    # The token was revoked or expired early: one renewal, one retry.
-                    self._credentials.reject(authorization)
-                    continue
-                raise BawUnavailable(
-                    "BAW rejected the gateway's credential twice in a row: check the BAW service account "
-                    "and BAW_AUTH settings.",
-                )
-            raise baw_error(response.status, error, subject)
+            started = time.perf_counter()
+            outcome = "success"
+            try:
+                async with upstream_errors("BAW", self._timeout_s):
+                    async with self._session.get(
+                        url, params=params, headers={"Authorization": authorization}, allow_redirects=False
+                    ) as response:
+                        if response.status == 200:
+                            _require_json(response)
+                            return await read_json(response, self._max_response_bytes, "BAW")
+                        error = await _baw_error_body(response, self._max_response_bytes)
+                if _unauthenticated(response.status, error):
+                    outcome = "unauthenticated"
+                    if attempt == 1:
+                        # The token was revoked or expired early: one renewal, one retry.
+                        self._credentials.reject(authorization)
+                        continue
+                    raise BawUnavailable(
+                        "BAW rejected the gateway's credential twice in a row: check the BAW service account "
+                        "and BAW_AUTH settings.",
+                    )
+                raise baw_error(response.status, error, subject)
+            except GatewayError as exc:
+                outcome = exc.code if outcome == "success" else outcome
+                raise
+            finally:
+                self._metrics.baw_call(operation, outcome, started)
         raise AssertionError("unreachable")
 
 

@@ -42,6 +42,10 @@ class CredentialProvider(Protocol):
     def expires_at(self) -> float | None:
         """Wall-clock expiry of the held credential; None for credentials that do not expire."""
 
+    @property
+    def ready(self) -> bool:
+        """A usable credential is held now (what /readyz reports)."""
+
     async def run(self) -> None:
         """Background work for the application's lifetime (token renewal); returns at once if there is none."""
 
@@ -66,6 +70,7 @@ class StaticCredential:
     """`basic` and `zen_api_key`: the same header on every call, rebuilt when BAW rejects it (rotated file)."""
 
     expires_at = None
+    ready = True
 
     def __init__(self, scheme: str, username: str, secret: Secret) -> None:
         self._scheme, self._username, self._secret = scheme, username, secret
@@ -128,7 +133,7 @@ class RenewingCredential:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float, asyncio.Event], Awaitable[None]] = _sleep_or_wake,
         jitter: Callable[[], float] = random.random,
-        on_renewal: Callable[[str, Token | None], None] = lambda outcome, token: None,
+        on_renewal: Callable[[str, float | None], None] = lambda outcome, expires_at: None,
     ) -> None:
         self._source = source
         self._wait_timeout_s = wait_timeout_s
@@ -144,6 +149,10 @@ class RenewingCredential:
     @property
     def expires_at(self) -> float | None:
         return self._token.expires_at if self._token is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self._usable(self._token)
 
     def _usable(self, token: Token | None) -> bool:
         # A small margin keeps us from sending a token that expires while the request is on the wire.
@@ -194,7 +203,7 @@ class RenewingCredential:
                 self._token = token
                 delay = renewal_delay(token.lifetime, jitter=self._jitter())
                 log.info("token renewed: valid for %.0f s, next renewal in %.1f s", token.lifetime, delay)
-                self._on_renewal("success", token)
+                self._on_renewal("success", token.expires_at)
             finally:
                 self._renewing = False
                 outcome, self._outcome = self._outcome, asyncio.get_running_loop().create_future()

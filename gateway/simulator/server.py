@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -45,8 +46,21 @@ class SimulatorConfig:
 
 
 @dataclass
+class Faults:
+    """Switchable faults, for fault-injection tests and demos (`POST /_simulator/faults` sets them)."""
+
+    delay_s: float = 0.0  # every process lookup answers this much later
+    error_burst: int = 0  # the next N lookups answer `error_status` ...
+    error_status: int = 503
+    resets: int = 0  # the next N lookups drop the connection without an answer
+    token_down: bool = False  # token endpoints answer 503
+    body: str | None = None  # "malformed" (not JSON), "html" (wrong content type), "oversized", "wrong_shape"
+
+
+@dataclass
 class SimulatorState:
     config: SimulatorConfig
+    faults: Faults = field(default_factory=Faults)
     instances: dict[str, dict[str, Any]] = field(default_factory=seed_instances)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.monotonic)
     calls: dict[str, int] = field(default_factory=lambda: {"token": 0, "iam": 0, "zen": 0, "process": 0})
@@ -107,9 +121,17 @@ def _authenticated(request: web.Request, state: SimulatorState) -> bool:
     return False
 
 
+def _token_endpoint_down(state: SimulatorState) -> web.Response | None:
+    if state.faults.token_down:
+        return web.json_response({"error": "temporarily_unavailable"}, status=503)
+    return None
+
+
 async def oauth2_token(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR]
     state.calls["token"] += 1
+    if (down := _token_endpoint_down(state)) is not None:
+        return down
     form = await request.post()
     if form.get("grant_type") != "client_credentials":
         return web.json_response({"error": "unsupported_grant_type"}, status=400)
@@ -127,6 +149,8 @@ async def oauth2_token(request: web.Request) -> web.Response:
 async def iam_identity_token(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR]
     state.calls["iam"] += 1
+    if (down := _token_endpoint_down(state)) is not None:
+        return down
     form = await request.post()
     config = state.config
     if (
@@ -164,9 +188,23 @@ async def zen_validate_auth(request: web.Request) -> web.Response:
     return web.json_response({"accessToken": f"{jwt}.{signature}"})
 
 
-async def process_details(request: web.Request) -> web.Response:
+async def process_details(request: web.Request) -> web.StreamResponse:
     state = request.app[SIMULATOR]
     state.calls["process"] += 1
+    faults = state.faults
+    if faults.delay_s:
+        await asyncio.sleep(faults.delay_s)
+    if faults.resets:
+        faults.resets -= 1
+        request.transport.abort()  # the client sees the connection drop mid-request
+        return web.Response()
+    if faults.error_burst:
+        faults.error_burst -= 1
+        return web.Response(
+            status=faults.error_status, text="<html>Service Unavailable</html>", content_type="text/html"
+        )
+    if faults.body is not None:
+        return _faulty_body(faults.body, request.match_info["piid"])
     if not _authenticated(request, state):
         # Unauthenticated: the container's challenge, no BAW JSON.
         return web.Response(status=401, text="Unauthorized", headers=_CHALLENGE)
@@ -224,8 +262,29 @@ async def process_details(request: web.Request) -> web.Response:
     return web.json_response({"status": "200", "data": data})
 
 
+def _faulty_body(kind: str, piid: str) -> web.Response:
+    if kind == "malformed":
+        return web.Response(text='{"status": "200", "data": {"piid": ', content_type="application/json")
+    if kind == "html":
+        return web.Response(text="<html><body>Log in</body></html>", content_type="text/html")
+    if kind == "oversized":
+        padding = [{"tkiid": str(n), "name": "x" * 200} for n in range(20_000)]  # about 5 MB
+        return web.json_response({"status": "200", "data": {"piid": piid, "tasks": padding}})
+    return web.json_response({"status": "200", "data": [piid]})  # wrong_shape
+
+
 async def stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[SIMULATOR].calls)
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """Replace the faults wholesale: `{}` clears them."""
+    state = request.app[SIMULATOR]
+    try:
+        state.faults = Faults(**await request.json())
+    except (TypeError, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(vars(state.faults))
 
 
 def create_simulator_app(config: SimulatorConfig | None = None) -> web.Application:
@@ -238,4 +297,5 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> web.Applicati
     app.router.add_get("/v1/preauth/validateAuth", zen_validate_auth)
     app.router.add_get(prefix + "/rest/bpm/wle/v1/process/{piid}", process_details)
     app.router.add_get("/_simulator/stats", stats)
+    app.router.add_post("/_simulator/faults", set_faults)
     return app

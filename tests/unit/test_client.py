@@ -10,6 +10,7 @@ from yarl import URL
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.models import ProcessStatus
 from gateway.errors import BawError, BawForbidden, BawTimeout, BawUnavailable, InvalidRequest, NotFound
+from gateway.metrics import Metrics
 
 BASE = URL("https://cpd-ns.apps.example.com/bas")
 PROCESS = re.compile(r"^https://cpd-ns\.apps\.example\.com/bas/rest/bpm/wle/v1/process/\d+\?parts=header$")
@@ -51,7 +52,10 @@ class RecordingCredentials:
 async def client():
     async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
         credentials = RecordingCredentials()
-        yield BawClient(session, BASE, credentials, timeout_s=5, max_response_bytes=10_000), credentials
+        metrics = Metrics()
+        baw = BawClient(session, BASE, credentials, timeout_s=5, metrics=metrics, max_response_bytes=10_000)
+        baw.metrics = metrics  # for the tests' eyes only
+        yield baw, credentials
 
 
 async def test_lookup_asks_for_the_header_part_in_english_with_the_held_credential(client) -> None:
@@ -121,6 +125,9 @@ async def test_a_401_without_baw_json_renews_the_credential_and_retries_once(cli
         mocked.get(PROCESS, payload={"status": "200", "data": {"piid": "5"}})
         assert (await baw.process_details("5")).process_id == "5"
     assert credentials.rejected == ["Bearer token-1"]
+    for outcome in ("unauthenticated", "success"):
+        labels = {"operation": "process_details", "outcome": outcome}
+        assert baw.metrics.registry.get_sample_value("gateway_baw_requests_total", labels) == 1
 
 
 async def test_a_login_redirect_counts_as_unauthenticated_and_twice_is_unavailable(client) -> None:

@@ -1,0 +1,83 @@
+"""Prometheus metrics (names from DESIGN.md) and the per-request tally the access log reports.
+
+Each application gets its own CollectorRegistry, so several apps in one process (tests, the demo) never
+share or double-register collectors.
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+# A proxy's latencies: a cache hit takes a millisecond, BAW may take tens of seconds (hosts give up at 45 s).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class RequestTally:
+    """What one inbound request cost upstream; filled in below the web layer, read by the access log."""
+
+    baw_calls: int = 0
+    cache: str | None = None
+
+
+current_tally: ContextVar[RequestTally | None] = ContextVar("current_tally", default=None)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        r = self.registry
+        self.http_requests = Counter(
+            "gateway_http_requests", "Inbound requests.", ["route", "method", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "gateway_http_request_duration_seconds",
+            "Inbound request latency.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.baw_requests = Counter("gateway_baw_requests", "Calls to BAW.", ["operation", "outcome"], registry=r)
+        self.baw_duration = Histogram(
+            "gateway_baw_request_duration_seconds",
+            "BAW call latency.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.token_refreshes = Counter("gateway_token_refreshes", "Credential renewals.", ["outcome"], registry=r)
+        self.token_expiry = Gauge(
+            "gateway_token_expiry_timestamp_seconds", "Unix time at which the held BAW token expires.", registry=r
+        )
+        self.cache_lookups = Counter("gateway_cache_lookups", "Lookup cache results.", ["result"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def baw_call(self, operation: str, outcome: str, started: float) -> None:
+        self.baw_requests.labels(operation, outcome).inc()
+        self.baw_duration.labels(operation).observe(time.perf_counter() - started)
+        tally = current_tally.get()
+        if tally is not None:
+            tally.baw_calls += 1
+
+    def cache_result(self, result: str) -> None:
+        self.cache_lookups.labels(result).inc()
+        tally = current_tally.get()
+        if tally is not None:
+            tally.cache = result
+
+    def token_renewal(self, outcome: str, expires_at: float | None) -> None:
+        self.token_refreshes.labels(outcome).inc()
+        if expires_at is not None:
+            self.token_expiry.set(expires_at)

@@ -1,0 +1,61 @@
+"""Metrics and the access log: one middleware, measuring what the host finally received."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from gateway.keys import METRICS
+from gateway.metrics import RequestTally, current_tally
+from gateway.web.errors import Handler
+
+access_log = logging.getLogger("gateway.access")
+
+# Probes and scrapes come every few seconds: counted, but logged only at DEBUG.
+QUIET_ROUTES = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
+
+
+def route_label(request: web.Request) -> str:
+    """The route template (`/baw/process-status`), never the raw path: ids must not explode label cardinality."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    tally = RequestTally()
+    token = current_tally.set(tally)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        current_tally.reset(token)
+        elapsed = time.perf_counter() - started
+        route = route_label(request)
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(route, request.method, str(status)).inc()
+        metrics.http_duration.labels(route, request.method).observe(elapsed)
+        access_log.log(
+            logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+            "%s %s %d %.1f ms",
+            request.method,
+            request.path,
+            status,
+            elapsed * 1000,
+            extra={
+                "route": route,
+                "method": request.method,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "cache": tally.cache,
+                "baw_calls": tally.baw_calls,
+            },
+        )
