@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test spec lint clean
+.PHONY: run test spec lint deploy-check image clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +16,27 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP) ## start the gateway against the embedded BAW simulator, print sample curl lines
 	$(BIN)/baw-gateway demo
 
-test: $(STAMP) ## the whole suite (warnings are errors)
+test: $(STAMP) ## the whole suite, warnings as errors (includes the Dockerfile lint and the manifest checks)
 	$(BIN)/pytest
 
 spec: $(STAMP) ## regenerate specs/openapi.json from the code
 	$(BIN)/baw-gateway openapi > specs/openapi.json
 
-clean:
-	rm -rf $(VENV) build dist *.egg-info
-
-lint: $(STAMP) ## static checks
+lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'
 	$(BIN)/ruff check gateway tests
 	$(BIN)/ruff format --check gateway tests
+	$(BIN)/hadolint deploy/Dockerfile
+
+deploy-check: $(STAMP) ## render every kustomize overlay and validate it against the Kubernetes schemas
+	@for overlay in deploy/k8s/overlays/*/; do \
+	  echo "== $$overlay"; \
+	  $(BIN)/kubectl kustomize $$overlay > $(VENV)/rendered.yaml || exit 1; \
+	  $(BIN)/kubernetes-validate --strict --quiet $(VENV)/rendered.yaml || exit 1; \
+	done
+
+image: ## build the container image (needs a Docker engine; none runs on the CI machines)
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -60,20 +60,29 @@ async def test_metrics_parse_and_carry_route_templates_never_raw_paths(gateway, 
         await gateway.get(f"/baw/process-status?process_id={piid}")
     await gateway.get("/no/such/path/12345")
     families = await _scrape(gateway)
-    for name in ("gateway_http_requests", "gateway_http_request_duration_seconds", "gateway_baw_requests",
-                 "gateway_baw_request_duration_seconds", "gateway_token_refreshes",
-                 "gateway_token_expiry_timestamp_seconds", "gateway_cache_lookups", "process_cpu_seconds"):
+    for name in (
+        "gateway_http_requests",
+        "gateway_http_request_duration_seconds",
+        "gateway_baw_requests",
+        "gateway_baw_request_duration_seconds",
+        "gateway_token_refreshes",
+        "gateway_token_expiry_timestamp_seconds",
+        "gateway_cache_lookups",
+        "process_cpu_seconds",
+    ):
         assert name in families, name
-    requests = {(s.labels["route"], s.labels["status"]): s.value for s in families["gateway_http_requests"]
-                if s.name.endswith("_total")}
+    requests = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in families["gateway_http_requests"]
+        if s.name.endswith("_total")
+    }
     assert requests[("/baw/process-status", "200")] == 2
     assert requests[("/baw/process-status", "404")] == 1
     assert requests[("unmatched", "404")] == 1
     assert not any("23972" in route or "12345" in route for route, _ in requests)
     outcomes = {s.labels["outcome"]: s.value for s in families["gateway_baw_requests"] if s.name.endswith("_total")}
     assert outcomes == {"success": 2, "not_found": 1}
-    refreshes = {s.labels["outcome"]: s.value for s in families["gateway_token_refreshes"]
-                 if s.name.endswith("_total")}
+    refreshes = {s.labels["outcome"]: s.value for s in families["gateway_token_refreshes"] if s.name.endswith("_total")}
     assert refreshes == {"success": 1}
     buckets = {s.labels["le"] for s in families["gateway_http_request_duration_seconds"] if s.name.endswith("bucket")}
     assert {"0.001", "45.0", "+Inf"} <= buckets
@@ -112,9 +121,11 @@ async def test_no_secret_token_or_authorization_header_is_logged_at_debug(
     await gateway.get("/baw/process-status?process_id=881")
     await gateway.get("/baw/process-status?process_id=4242")
     base = {key: value for key, value in gateway_env.items() if not key.startswith("BAW_CLIENT")}
-    for extra in ({"BAW_AUTH": "basic", "BAW_USERNAME": "svc-gateway", "BAW_PASSWORD": PASSWORD},
-                  {"BAW_AUTH": "zen_api_key", "BAW_USERNAME": "svc-gateway", "BAW_API_KEY": API_KEY},
-                  {"BAW_AUTH": "oauth2", "BAW_CLIENT_ID": "baw-gateway", "BAW_CLIENT_SECRET": "S3CRET-wrong-1"}):
+    for extra in (
+        {"BAW_AUTH": "basic", "BAW_USERNAME": "svc-gateway", "BAW_PASSWORD": PASSWORD},
+        {"BAW_AUTH": "zen_api_key", "BAW_USERNAME": "svc-gateway", "BAW_API_KEY": API_KEY},
+        {"BAW_AUTH": "oauth2", "BAW_CLIENT_ID": "baw-gateway", "BAW_CLIENT_SECRET": "S3CRET-wrong-1"},
+    ):
         client = await aiohttp_client(create_app(load_settings({**base, **extra})))
         await client.get("/baw/process-status?process_id=1500")
     output = json_log.getvalue()

@@ -1,0 +1,88 @@
+"""deploy/k8s renders for every overlay, validates against the Kubernetes schemas, and keeps its promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS = sorted(p.name for p in (ROOT / "deploy" / "k8s" / "overlays").iterdir())
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else shutil.which(name) or name
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    output = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / request.param)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = tmp_path_factory.mktemp(request.param) / "all.yaml"
+    path.write_text(output)
+    return path, {doc["kind"]: doc for doc in yaml.safe_load_all(output)}
+
+
+def test_overlays_render_and_validate_strictly(rendered) -> None:
+    path, documents = rendered
+    result = subprocess.run(
+        [_tool("kubernetes-validate"), "--strict", "--quiet", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(documents) >= {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+    }
+
+
+def test_deployment_probes_security_and_shutdown_budget(rendered) -> None:
+    _, documents = rendered
+    pod = documents["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and security["runAsNonRoot"]
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    config = documents["ConfigMap"]["data"]
+    drain, shutdown = float(config["GATEWAY_DRAIN_S"]), float(config["GATEWAY_SHUTDOWN_TIMEOUT_S"])
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop < drain
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain + shutdown
+
+
+def test_secrets_arrive_as_files_through_the_file_variables(rendered) -> None:
+    _, documents = rendered
+    container = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["BAW_CLIENT_SECRET_FILE"].startswith(mounts["credentials"])
+    assert env["BAW_CA_BUNDLE"].startswith(mounts["ca"])
+    assert "BAW_CLIENT_SECRET" not in documents["ConfigMap"]["data"]
+
+
+def test_prometheus_scrapes_and_the_network_is_closed_by_default(rendered) -> None:
+    _, documents = rendered
+    annotations = documents["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+    policy = documents["NetworkPolicy"]["spec"]
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8080]
+    assert len(policy["egress"]) == 2  # DNS, BAW
