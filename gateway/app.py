@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import AsyncIterator
 
 import aiohttp
@@ -11,9 +12,11 @@ from aiohttp import web
 
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
+from gateway.baw.resilience import CircuitBreaker, ConcurrencyCap
 from gateway.baw.tls import client_ssl_context
 from gateway.config import Settings
 from gateway.keys import (
+    API_KEYS,
     BAW_SESSION,
     CREDENTIALS,
     LIFECYCLE,
@@ -21,23 +24,48 @@ from gateway.keys import (
     OPENAPI_DOCUMENT,
     PLUGIN_MANIFEST,
     PROCESS_SERVICE,
+    RATE_LIMITER,
     SETTINGS,
     Lifecycle,
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
 from gateway.web import ops, plugin
+from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
 from gateway.web.process import get_process_status
+from gateway.web.security import auth_middleware, cors_middleware, rate_limit_middleware
+
+# Inbound limits: hosts send short GET lines and a few headers; MCP bodies are small JSON-RPC messages.
+MAX_REQUEST_LINE = 4096
+MAX_HEADER_FIELD = 8190
+MAX_BODY_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware, observe_middleware, error_middleware])
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            observe_middleware,
+            cors_middleware,
+            error_middleware,
+            auth_middleware,
+            rate_limit_middleware,
+        ],
+        client_max_size=MAX_BODY_BYTES,
+        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD},
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
+    app[API_KEYS] = ApiKeys(settings.api_keys)
+    app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    if not app[API_KEYS].enabled:
+        log.warning("GATEWAY_API_KEYS is not set: /baw/ lookups are open to anyone who can reach this port")
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
@@ -89,5 +117,14 @@ async def wire_services(app: web.Application) -> None:
         app[CREDENTIALS],
         timeout_s=settings.baw_timeout_s,
         metrics=app[METRICS],
+        breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
+        cap=ConcurrencyCap(settings.baw_concurrency, settings.baw_queue_wait_s),
+        max_response_bytes=settings.max_baw_response_bytes,
     )
-    app[PROCESS_SERVICE] = ProcessService(client)
+    app[PROCESS_SERVICE] = ProcessService(
+        client,
+        app[METRICS],
+        ttl_s=settings.cache_ttl_s,
+        not_found_ttl_s=settings.cache_not_found_ttl_s,
+        max_entries=settings.cache_max_entries,
+    )

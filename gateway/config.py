@@ -21,7 +21,8 @@ from gateway.baw.tls import client_ssl_context
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 LOG_FORMATS = ("json", "text")
-SECRET_NAMES = ("BAW_CLIENT_SECRET", "BAW_PASSWORD", "BAW_API_KEY")
+SECRET_NAMES = ("BAW_CLIENT_SECRET", "BAW_PASSWORD", "BAW_API_KEY", "GATEWAY_API_KEYS", "PLUGIN_VERIFICATION_TOKEN")
+DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 
 T = TypeVar("T")
@@ -60,6 +61,7 @@ class PluginSettings:
     description_for_human: str = "Look up IBM Business Automation Workflow process instances and their tasks."
     contact_email: str = "baw-gateway@example.com"
     legal_url: str | None = None  # None: ${GATEWAY_PUBLIC_URL}/legal
+    verification_token: Secret | None = None  # what ChatGPT's service_http auth shows the operator
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,18 @@ class Settings:
     log_format: str = "json"
     drain_s: float = 5.0
     shutdown_timeout_s: float = 20.0
+    api_keys: Secret | None = None
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    rate_limit_rps: float = 5.0
+    rate_limit_burst: int = 20
+    baw_concurrency: int = 32
+    baw_queue_wait_s: float = 2.0
+    cache_ttl_s: float = 5.0
+    cache_not_found_ttl_s: float = 1.0
+    cache_max_entries: int = 10_000
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 15.0
+    max_baw_response_bytes: int = 2 * 1024 * 1024
     plugin: PluginSettings = PluginSettings()
 
     def describe(self) -> list[tuple[str, str]]:
@@ -108,6 +122,18 @@ _ENV_NAMES = {
     "log_format": "GATEWAY_LOG_FORMAT",
     "drain_s": "GATEWAY_DRAIN_S",
     "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
+    "api_keys": "GATEWAY_API_KEYS",
+    "cors_origins": "GATEWAY_CORS_ORIGINS",
+    "rate_limit_rps": "GATEWAY_RATE_LIMIT_RPS",
+    "rate_limit_burst": "GATEWAY_RATE_LIMIT_BURST",
+    "baw_concurrency": "GATEWAY_BAW_CONCURRENCY",
+    "baw_queue_wait_s": "GATEWAY_BAW_QUEUE_WAIT_S",
+    "cache_ttl_s": "GATEWAY_CACHE_TTL_S",
+    "cache_not_found_ttl_s": "GATEWAY_CACHE_NOT_FOUND_TTL_S",
+    "cache_max_entries": "GATEWAY_CACHE_MAX_ENTRIES",
+    "breaker_failures": "GATEWAY_BREAKER_FAILURES",
+    "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
+    "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
 }
 
 
@@ -116,6 +142,8 @@ def _show(value: object) -> str:
         return "(unset)"
     if isinstance(value, Secret):
         return value.describe()
+    if isinstance(value, tuple):
+        return ",".join(value)
     return str(value)
 
 
@@ -194,6 +222,15 @@ def _non_negative(raw: str) -> float:
     return value
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        url = URL(origin)
+        if origin == "*" or url.scheme not in ("http", "https") or not url.host or url.path not in ("", "/"):
+            raise ValueError(raw)  # no wildcard: the gateway answers with credentials (bearer keys)
+    return origins
+
+
 def _port(raw: str) -> int:
     port = int(raw)
     if not 0 < port < 65536:
@@ -255,6 +292,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         description_for_human=r.text("PLUGIN_DESCRIPTION_FOR_HUMAN", PluginSettings.description_for_human),
         contact_email=r.text("PLUGIN_CONTACT_EMAIL", PluginSettings.contact_email),
         legal_url=r.text("PLUGIN_LEGAL_URL"),
+        verification_token=r.secret("PLUGIN_VERIFICATION_TOKEN"),
     )
     _check_plugin(plugin, r.problems)
 
@@ -280,6 +318,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
         drain_s=r.parsed("GATEWAY_DRAIN_S", 5.0, _non_negative, "a number of seconds >= 0"),
         shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 20.0, _positive(float), "a number of seconds > 0"),
+        api_keys=r.secret("GATEWAY_API_KEYS"),
+        cors_origins=r.parsed(
+            "GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS, _origins, "comma-separated http(s) origins"
+        ),
+        rate_limit_rps=r.parsed("GATEWAY_RATE_LIMIT_RPS", 5.0, _positive(float), "requests per second > 0"),
+        rate_limit_burst=r.parsed("GATEWAY_RATE_LIMIT_BURST", 20, _positive(int), "a whole number > 0"),
+        baw_concurrency=r.parsed("GATEWAY_BAW_CONCURRENCY", 32, _positive(int), "a whole number > 0"),
+        baw_queue_wait_s=r.parsed("GATEWAY_BAW_QUEUE_WAIT_S", 2.0, _non_negative, "a number of seconds >= 0"),
+        cache_ttl_s=r.parsed("GATEWAY_CACHE_TTL_S", 5.0, _non_negative, "a number of seconds >= 0 (0: no cache)"),
+        cache_not_found_ttl_s=r.parsed("GATEWAY_CACHE_NOT_FOUND_TTL_S", 1.0, _non_negative, "seconds >= 0"),
+        cache_max_entries=r.parsed("GATEWAY_CACHE_MAX_ENTRIES", 10_000, _positive(int), "a whole number > 0"),
+        breaker_failures=r.parsed("GATEWAY_BREAKER_FAILURES", 5, _positive(int), "a whole number > 0"),
+        breaker_cooldown_s=r.parsed("GATEWAY_BREAKER_COOLDOWN_S", 15.0, _positive(float), "seconds > 0"),
+        max_baw_response_bytes=r.parsed(
+            "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
+        ),
         plugin=plugin,
     )
     if r.problems:

@@ -12,10 +12,12 @@ class GatewayError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None, transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        # A failure another attempt may not meet (connection refused or reset, BAW 502/503/504).
+        self.transient = transient
 
 
 class InvalidRequest(GatewayError):
@@ -49,9 +51,13 @@ class BawUnavailable(GatewayError):
 
     status, code = 503, "baw_unavailable"
 
-    def __init__(self, message: str, *, retry_after: int | None = 5) -> None:
-        super().__init__(message, retry_after=retry_after)
+    def __init__(self, message: str, *, retry_after: int | None = 5, transient: bool = False) -> None:
+        super().__init__(message, retry_after=retry_after, transient=transient)
 
 
 class BawTimeout(GatewayError):
     status, code = 504, "baw_timeout"
+
+
+class NoCredential(BawUnavailable):
+    """No usable credential towards BAW: the token endpoint's trouble, not BAW's (the breaker ignores it)."""

@@ -11,6 +11,7 @@ from gateway.baw.credentials import CredentialProvider
 from gateway.config import Settings
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
+from gateway.web.access import ApiKeys, RateLimiter
 
 
 @dataclass
@@ -29,4 +30,8 @@ PROCESS_SERVICE = web.AppKey("process_service", ProcessService)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 PLUGIN_MANIFEST = web.AppKey("plugin_manifest", bytes)
 
+API_KEYS = web.AppKey("api_keys", ApiKeys)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
 REQUEST_ID = web.RequestKey("request_id", str)
+CALLER = web.RequestKey("caller", str)  # "key:<fingerprint>" or "ip:<address>": who rate limits count against

@@ -1,15 +1,96 @@
-"""ProcessService: what the REST handlers (and later the MCP tools) call; the BAW client stays behind it."""
+"""ProcessService: what the REST handlers (and the MCP tools) call; caching and coalescing live here.
+
+Successful lookups are kept for GATEWAY_CACHE_TTL_S, `not_found` for the shorter GATEWAY_CACHE_NOT_FOUND_TTL_S,
+failures never. Concurrent lookups of one id share one BAW call, and its failure.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Callable
+
+from cachetools import TLRUCache
+
 from gateway.baw.client import BawClient
 from gateway.baw.models import ProcessInstance
+from gateway.errors import NotFound
+from gateway.metrics import Metrics
+
+
+class CacheResult(StrEnum):
+    HIT = "hit"
+    MISS = "miss"
+    COALESCED = "coalesced"  # joined a BAW call already in flight for the same id
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    instance: ProcessInstance
+    cache: CacheResult
 
 
 class ProcessService:
-    def __init__(self, client: BawClient) -> None:
-        self._client = client
+    def __init__(
+        self,
+        client: BawClient,
+        metrics: Metrics,
+        *,
+        ttl_s: float,
+        not_found_ttl_s: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client, self._metrics = client, metrics
+        self._ttl_s, self._not_found_ttl_s = ttl_s, not_found_ttl_s
+        self._cache: TLRUCache[str, ProcessInstance | NotFound] | None = (
+            TLRUCache(maxsize=max_entries, ttu=self._expires, timer=clock) if ttl_s > 0 else None
+        )
+        self._in_flight: dict[str, asyncio.Task[ProcessInstance]] = {}
 
-    async def lookup(self, process_id: str) -> ProcessInstance:
+    def _expires(self, key: str, value: ProcessInstance | NotFound, now: float) -> float:
+        return now + (self._not_found_ttl_s if isinstance(value, NotFound) else self._ttl_s)
+
+    async def lookup(self, process_id: str) -> Lookup:
         """The status of one process instance, by its numeric BAW id."""
-        return await self._client.process_details(process_id)
+        cached = self._cache.get(process_id) if self._cache is not None else None
+        if cached is not None:
+            self._metrics.cache_result(CacheResult.HIT)
+            if isinstance(cached, NotFound):
+                raise cached
+            return Lookup(cached, CacheResult.HIT)
+        call = self._in_flight.get(process_id)
+        result = CacheResult.COALESCED
+        if call is None:
+            result = CacheResult.MISS
+            # Its own task: the call goes on (and fills the cache) even if the request that started it is
+            # cancelled, and everyone waiting on it gets its outcome.
+            call = asyncio.create_task(self._call_baw(process_id), name=f"baw-lookup-{process_id}")
+            call.add_done_callback(_retrieve)
+            self._in_flight[process_id] = call
+        self._metrics.cache_result(result)
+        return Lookup(await asyncio.shield(call), result)
+
+    async def _call_baw(self, process_id: str) -> ProcessInstance:
+        try:
+            instance = await self._client.process_details(process_id)
+        except NotFound as exc:
+            self._remember(process_id, exc)
+            raise
+        else:
+            self._remember(process_id, instance)
+            return instance
+        finally:
+            del self._in_flight[process_id]
+
+    def _remember(self, process_id: str, value: ProcessInstance | NotFound) -> None:
+        if self._cache is not None and (self._not_found_ttl_s > 0 or not isinstance(value, NotFound)):
+            self._cache[process_id] = value
+
+
+def _retrieve(call: asyncio.Task[ProcessInstance]) -> None:
+    """Mark the outcome as seen, so a failure whose waiters all went away is not reported as unhandled."""
+    if not call.cancelled():
+        call.exception()

@@ -64,6 +64,9 @@ def gateway_env(simulator: Simulator, simulator_tls: SimulatorTls, tmp_path: Pat
         "BAW_CA_BUNDLE": str(simulator_tls.ca_bundle),
         "BAW_TIMEOUT_S": "5",
         "GATEWAY_PUBLIC_URL": "https://gateway.example.com",
+        # Most tests drive many lookups from one address; the rate limit has tests of its own.
+        "GATEWAY_RATE_LIMIT_RPS": "1000",
+        "GATEWAY_RATE_LIMIT_BURST": "1000",
     }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 from yarl import URL
@@ -12,6 +14,14 @@ from yarl import URL
 from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
 from gateway.baw.models import ProcessInstance, parse_process_details
+from gateway.baw.resilience import (
+    RETRY_ATTEMPTS,
+    RETRY_DEADLINE_S,
+    CircuitBreaker,
+    ConcurrencyCap,
+    backoff_delay,
+    counts_against_baw,
+)
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
 
@@ -33,10 +43,14 @@ class BawClient:
         *,
         timeout_s: float,
         metrics: Metrics,
+        breaker: CircuitBreaker,
+        cap: ConcurrencyCap,
         max_response_bytes: int = 2 * 1024 * 1024,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self._session = session
         self._metrics = metrics
+        self._breaker, self._cap, self._jitter = breaker, cap, jitter
         self._credentials = credentials
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
@@ -54,6 +68,34 @@ class BawClient:
         return parse_process_details(body)
 
     async def _get_json(self, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
+        """Idempotent reads: transient failures (connection errors, BAW 502/503/504) are retried with
+        full-jitter backoff, a bounded number of times, within a deadline; timeouts and 4xx never are."""
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return await self._guarded_call(operation, url, params, subject)
+            except GatewayError as exc:
+                delay = backoff_delay(attempt, jitter=self._jitter())
+                if not exc.transient or attempt == RETRY_ATTEMPTS or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _guarded_call(self, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
+        async with self._cap.slot():
+            self._breaker.before_call()
+            try:
+                body = await self._authorized_call(operation, url, params, subject)
+            except GatewayError as exc:
+                self._breaker.record(baw_failed=counts_against_baw(exc))
+                raise
+            except BaseException:
+                self._breaker.abandon()
+                raise
+            self._breaker.record(baw_failed=False)
+            return body
+
+    async def _authorized_call(self, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
         for attempt in (1, 2):
             authorization = await self._credentials.authorization()
             started = time.perf_counter()
@@ -144,5 +186,9 @@ def baw_error(status: int, error: dict[str, Any] | None, subject: str) -> Gatewa
     if status == 400 and number == "CWTBG0553E":
         return InvalidRequest("BAW says the id is not a number. A BAW process instance id is digits, such as 23972.")
     if status == 503:
-        return BawUnavailable(f"BAW says it is unavailable (HTTP 503{ref}). Try again in a little while.")
-    return BawError(f"BAW could not answer the lookup of {subject}: HTTP {status}{ref}.")
+        return BawUnavailable(
+            f"BAW says it is unavailable (HTTP 503{ref}). Try again in a little while.", transient=True
+        )
+    return BawError(
+        f"BAW could not answer the lookup of {subject}: HTTP {status}{ref}.", transient=status in (502, 504)
+    )

@@ -23,7 +23,7 @@ from yarl import URL
 
 from gateway.baw.http import display_url, read_json, upstream_errors
 from gateway.config import Secret, Settings
-from gateway.errors import BawUnavailable, GatewayError
+from gateway.errors import BawUnavailable, GatewayError, NoCredential
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class RenewingCredential:
             return self._token.authorization  # type: ignore[union-attr]
         if self._failure is not None and not self._renewing:
             # Renewals are failing and the token is gone: answer at once, the task keeps retrying.
-            raise BawUnavailable(f"No usable BAW credential: {self._failure.message}")
+            raise NoCredential(f"No usable BAW credential: {self._failure.message}")
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._outcome), self._wait_timeout_s)
@@ -175,7 +175,7 @@ class RenewingCredential:
         if self._usable(self._token):
             return self._token.authorization  # type: ignore[union-attr]
         reason = self._failure.message if self._failure else "the new token is already expired"
-        raise BawUnavailable(f"No usable BAW credential: {reason}")
+        raise NoCredential(f"No usable BAW credential: {reason}")
 
     def reject(self, authorization: str) -> None:
         if self._token is not None and self._token.authorization == authorization:

@@ -31,7 +31,7 @@ async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise BawTimeout(f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S).") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise BawUnavailable(f"cannot reach {target} ({type(exc).__name__}).") from None
+        raise BawUnavailable(f"cannot reach {target} ({type(exc).__name__}).", transient=True) from None
 
 
 async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -> Any:

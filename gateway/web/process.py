@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from gateway.errors import InvalidRequest
 from gateway.keys import PROCESS_SERVICE
+from gateway.service import CacheResult
 from gateway.summary import describe_process
 from gateway.web.openapi import error_responses
 from gateway.web.schemas import ProcessStatusQuery, ProcessStatusSchema
@@ -45,7 +46,14 @@ def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
 @response_schema(ProcessStatusSchema, 200, description="The instance and its open tasks.")
 async def get_process_status(request: web.Request) -> web.Response:
     query = load_query(_query, request)
-    instance = await request.app[PROCESS_SERVICE].lookup(query["process_id"])
-    answer = _answer.dump(instance)
-    answer["summary"] = describe_process(instance)
-    return web.json_response(answer)
+    lookup = await request.app[PROCESS_SERVICE].lookup(query["process_id"])
+    answer = _answer.dump(lookup.instance)
+    answer["summary"] = describe_process(lookup.instance)
+    return web.json_response(answer, headers={"Cache-Status": cache_status(lookup.cache)})
+
+
+def cache_status(result: CacheResult) -> str:
+    """RFC 9211 Cache-Status: a hit, or forwarded to BAW because of a miss (collapsed: joined a call in flight)."""
+    if result is CacheResult.HIT:
+        return "baw-gateway; hit"
+    return "baw-gateway; fwd=miss" + ("; collapsed" if result is CacheResult.COALESCED else "")

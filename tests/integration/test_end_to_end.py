@@ -72,7 +72,7 @@ async def test_a_revoked_token_is_renewed_once_and_the_lookup_still_answers(gate
     assert (await gateway.get("/baw/process-status?process_id=23972")).status == 200
     token_calls = simulator.state.calls["token"]
     simulator.state.tokens.clear()  # BAW forgets every token: the next call gets a bare 401
-    assert (await gateway.get("/baw/process-status?process_id=23972")).status == 200
+    assert (await gateway.get("/baw/process-status?process_id=2001")).status == 200
     assert simulator.state.calls["token"] == token_calls + 1
 
 

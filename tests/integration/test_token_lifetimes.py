@@ -16,6 +16,11 @@ def simulator_config() -> SimulatorConfig:
     return SimulatorConfig(client_secret=CLIENT_SECRET, token_lifetime_s=2.0)
 
 
+@pytest.fixture
+def gateway_env(gateway_env: dict[str, str]) -> dict[str, str]:
+    return {**gateway_env, "GATEWAY_CACHE_TTL_S": "0"}  # every lookup goes to BAW with the token held then
+
+
 async def test_traffic_across_several_short_token_lifetimes_is_all_answered(gateway, simulator) -> None:
     """2-second tokens for 7 seconds: every lookup succeeds and the token endpoint is called about once per
     lifetime (renewal at 72-80 % of it), whatever the load."""

@@ -9,6 +9,7 @@ from yarl import URL
 
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.models import ProcessStatus
+from gateway.baw.resilience import CircuitBreaker, ConcurrencyCap
 from gateway.errors import BawError, BawForbidden, BawTimeout, BawUnavailable, InvalidRequest, NotFound
 from gateway.metrics import Metrics
 
@@ -53,7 +54,17 @@ async def client():
     async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
         credentials = RecordingCredentials()
         metrics = Metrics()
-        baw = BawClient(session, BASE, credentials, timeout_s=5, metrics=metrics, max_response_bytes=10_000)
+        baw = BawClient(
+            session,
+            BASE,
+            credentials,
+            timeout_s=5,
+            metrics=metrics,
+            breaker=CircuitBreaker(1000, 1),
+            cap=ConcurrencyCap(8, 1),
+            max_response_bytes=10_000,
+            jitter=lambda: 0,
+        )
         baw.metrics = metrics  # for the tests' eyes only
         yield baw, credentials
 
@@ -109,9 +120,9 @@ async def test_baw_errors_map_to_domain_errors_without_baw_internals(client, sta
     baw, _ = client
     with aioresponses() as mocked:
         if body is None:
-            mocked.get(PROCESS, status=status, body="<html>Service Unavailable</html>", content_type="text/html")
+            mocked.get(PROCESS, status=status, body="<html>Unavailable</html>", content_type="text/html", repeat=True)
         else:
-            mocked.get(PROCESS, status=status, payload=body)
+            mocked.get(PROCESS, status=status, payload=body, repeat=True)
         with pytest.raises(error) as caught:
             await baw.process_details("5")
     assert text in caught.value.message
@@ -168,6 +179,6 @@ async def test_unusable_answers_are_baw_errors(client, kwargs, text) -> None:
 async def test_transport_failures_map_to_timeout_or_unavailable(client, exception, error, text) -> None:
     baw, _ = client
     with aioresponses() as mocked:
-        mocked.get(PROCESS, exception=exception)
+        mocked.get(PROCESS, exception=exception, repeat=True)
         with pytest.raises(error, match=text):
             await baw.process_details("5")
