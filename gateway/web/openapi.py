@@ -36,6 +36,13 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
     return {status: {"description": _ERROR_DESCRIPTIONS[status], "schema": "Error"} for status in statuses}
 
 
+def _response(status: int | str, response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": response.get("description") or "OK",
+        "content": {"application/json": {"schema": response.get("schema", "Error")}},
+    }
+
+
 def _schema_name(schema: Any) -> str:
     name = (schema if isinstance(schema, type) else type(schema)).__name__
     return name.removesuffix("Schema") or name
@@ -52,11 +59,21 @@ def build_openapi(router: web.UrlDispatcher, settings: Settings) -> dict[str, An
         info={"description": "Read-only lookups of IBM Business Automation Workflow process instances and tasks."},
     )
     spec.components.schema("Error", schema=ErrorSchema)
+    protected = settings.api_keys is not None
+    if protected:
+        spec.components.security_scheme(
+            "bearerKey", {"type": "http", "scheme": "bearer", "description": "A key from GATEWAY_API_KEYS."}
+        )
     for route in router.routes():
         annotations = getattr(route.handler, "__apispec__", None)
         if annotations is None or route.method == "HEAD":
             continue
-        spec.path(path=route.resource.canonical, operations={route.method.lower(): _operation(annotations, plugin)})
+        operation = _operation(annotations, plugin)
+        if protected:
+            operation["security"] = [{"bearerKey": []}]
+            operation["responses"].setdefault("401", _response(401, {"description": _ERROR_DESCRIPTIONS[401]}))
+            operation["responses"].setdefault("429", _response(429, {"description": _ERROR_DESCRIPTIONS[429]}))
+        spec.path(path=route.resource.canonical, operations={route.method.lower(): operation})
     return spec.to_dict()
 
 
@@ -71,10 +88,7 @@ def _operation(annotations: dict[str, Any], plugin: MarshmallowPlugin) -> dict[s
     if parameters:
         operation["parameters"] = parameters
     operation["responses"] = {
-        str(status): {
-            "description": response.get("description") or "OK",
-            "content": {"application/json": {"schema": response["schema"]}},
-        }
+        str(status): _response(status, response)
         for status, response in sorted(annotations.get("responses", {}).items(), key=lambda item: int(item[0]))
     }
     # Every operation of this gateway only reads: hosts may let users "always allow" them.

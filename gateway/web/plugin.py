@@ -35,12 +35,23 @@ def plugin_manifest(settings: Settings) -> dict[str, Any]:
         "name_for_model": plugin.name_for_model,
         "description_for_human": plugin.description_for_human,
         "description_for_model": DESCRIPTION_FOR_MODEL,
-        "auth": {"type": "none"},
+        "auth": _manifest_auth(settings),
         "api": {"type": "openapi", "url": str(public / "openapi.json"), "is_user_authenticated": False},
         "logo_url": str(public / "logo.png"),
         "contact_email": plugin.contact_email,
         "legal_info_url": plugin.legal_url or str(public / "legal"),
     }
+
+
+def _manifest_auth(settings: Settings) -> dict[str, Any]:
+    """With inbound keys the host sends one service key on every call (`service_http`, bearer)."""
+    if settings.api_keys is None:
+        return {"type": "none"}
+    token = settings.plugin.verification_token
+    auth: dict[str, Any] = {"type": "service_http", "authorization_type": "bearer"}
+    if token is not None:
+        auth["verification_tokens"] = {"openai": token.read()}
+    return auth
 
 
 def encode(document: dict[str, Any]) -> bytes:

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config import Secret
+from gateway.web.access import ApiKeys, RateLimiter, is_protected
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_keys_match_whole_and_give_a_fingerprint_not_the_key() -> None:
+    keys = ApiKeys(Secret("GATEWAY_API_KEYS", value="alpha-key-1, beta-key-2"))
+    assert keys.enabled
+    caller = keys.caller("beta-key-2")
+    assert caller is not None and caller.startswith("key:") and "beta" not in caller
+    assert keys.caller("alpha-key-1") != caller
+    for wrong in ("", "beta-key", "beta-key-22", "alpha-key-1, beta-key-2"):
+        assert keys.caller(wrong) is None
+
+
+def test_a_rotated_key_file_takes_effect_without_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("old-key\n")
+    clock = Clock()
+    keys = ApiKeys(Secret("GATEWAY_API_KEYS", path=path), clock=clock)
+    assert keys.caller("old-key")
+    path.write_text("new-key-longer\n")
+    clock.now += 1.0
+    assert keys.caller("new-key-longer") and keys.caller("old-key") is None
+    path.unlink()  # a file that vanishes mid-rotation keeps the keys loaded before
+    clock.now += 1.0
+    assert keys.caller("new-key-longer")
+
+
+def test_without_keys_nothing_is_enabled() -> None:
+    assert not ApiKeys(None).enabled
+
+
+def test_only_lookups_are_protected() -> None:
+    assert is_protected("/baw/process-status") and is_protected("/mcp")
+    for path in (
+        "/livez",
+        "/readyz",
+        "/metrics",
+        "/.well-known/ai-plugin.json",
+        "/openapi.json",
+        "/docs",
+        "/logo.png",
+        "/legal",
+    ):
+        assert not is_protected(path)
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=2, burst=3, clock=clock)
+    assert [limiter.retry_after("a") for _ in range(3)] == [None, None, None]
+    assert limiter.retry_after("a") == 1
+    assert limiter.retry_after("b") is None  # callers are independent
+    clock.now += 0.5  # one token back at 2 per second
+    assert limiter.retry_after("a") is None
+    assert limiter.retry_after("a") == 1
+
+
+def test_per_caller_state_is_bounded() -> None:
+    limiter = RateLimiter(rate=1, burst=1, max_callers=100)
+    for n in range(10_000):
+        limiter.retry_after(f"ip:10.0.{n // 256}.{n % 256}")
+    assert len(limiter._buckets) == 100

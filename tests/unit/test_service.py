@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.baw.models import parse_process_details
+from gateway.errors import BawUnavailable, NotFound
+from gateway.metrics import Metrics
+from gateway.service import CacheResult, ProcessService
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+        self.fail_with: Exception | None = None
+
+    async def process_details(self, piid: str):
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+        if piid == "404":
+            raise NotFound("no such instance")
+        return parse_process_details({"data": {"piid": piid, "executionState": "Active"}})
+
+
+def service(client: FakeClient, clock: Clock, ttl: float = 5) -> ProcessService:
+    return ProcessService(client, Metrics(), ttl_s=ttl, not_found_ttl_s=1, max_entries=100, clock=clock)
+
+
+async def test_a_success_is_served_from_the_cache_until_its_ttl() -> None:
+    client, clock = FakeClient(), Clock()
+    lookups = service(client, clock)
+    assert (await lookups.lookup("7")).cache is CacheResult.MISS
+    clock.now += 4.9
+    assert (await lookups.lookup("7")).cache is CacheResult.HIT
+    clock.now += 0.2
+    assert (await lookups.lookup("7")).cache is CacheResult.MISS
+    assert client.calls == 2
+
+
+async def test_not_found_is_kept_for_a_shorter_time_and_failures_never() -> None:
+    client, clock = FakeClient(), Clock()
+    lookups = service(client, clock)
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            await lookups.lookup("404")
+    assert client.calls == 1
+    clock.now += 1.1
+    with pytest.raises(NotFound):
+        await lookups.lookup("404")
+    assert client.calls == 2
+    client.fail_with = BawUnavailable("down")
+    for _ in range(2):
+        with pytest.raises(BawUnavailable):
+            await lookups.lookup("8")
+    assert client.calls == 4
+
+
+async def test_a_zero_ttl_disables_the_cache() -> None:
+    client = FakeClient()
+    lookups = service(client, Clock(), ttl=0)
+    await lookups.lookup("7")
+    await lookups.lookup("7")
+    assert client.calls == 2
+
+
+async def test_concurrent_lookups_of_one_id_share_one_call_and_its_failure() -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    lookups = service(client, Clock())
+    waiters = [asyncio.create_task(lookups.lookup("9")) for _ in range(100)]
+    await asyncio.sleep(0)
+    client.fail_with = BawUnavailable("BAW is down")
+    client.gate.set()
+    outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+    assert client.calls == 1
+    assert all(isinstance(outcome, BawUnavailable) for outcome in outcomes)
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_call_the_others_wait_on() -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    lookups = service(client, Clock())
+    first = asyncio.create_task(lookups.lookup("9"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(lookups.lookup("9"))
+    await asyncio.sleep(0)
+    first.cancel()
+    client.gate.set()
+    result = await second
+    assert result.cache is CacheResult.COALESCED and result.instance.process_id == "9"
+    assert (await lookups.lookup("9")).cache is CacheResult.HIT
