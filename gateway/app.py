@@ -30,12 +30,11 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
-from gateway.web import ops, plugin
+from gateway.web import ops, plugin, rest
 from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
-from gateway.web.process import get_process_status
 from gateway.web.security import auth_middleware, cors_middleware, rate_limit_middleware
 
 # Inbound limits: hosts send short GET lines and a few headers; MCP bodies are small JSON-RPC messages.
@@ -77,7 +76,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/baw/process-status", get_process_status, allow_head=False)
+    rest.add_routes(app)
     plugin.add_routes(app)
     ops.add_routes(app)
 

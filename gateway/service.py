@@ -15,7 +15,14 @@ from typing import Callable
 from cachetools import TLRUCache
 
 from gateway.baw.client import BawClient
-from gateway.baw.models import ProcessInstance
+from gateway.baw.models import (
+    ProcessInstance,
+    ProcessStatus,
+    ProcessSummary,
+    RuntimeFailure,
+    TaskDetails,
+    TaskPage,
+)
 from gateway.errors import NotFound
 from gateway.metrics import Metrics
 
@@ -30,6 +37,12 @@ class CacheResult(StrEnum):
 class Lookup:
     instance: ProcessInstance
     cache: CacheResult
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    instance: ProcessInstance
+    runtime_failures: tuple[RuntimeFailure, ...]
 
 
 class ProcessService:
@@ -84,6 +97,31 @@ class ProcessService:
             return instance
         finally:
             del self._in_flight[process_id]
+
+    async def tasks(self, process_id: str, which: str, *, limit: int, offset: int) -> TaskPage:
+        return await self._client.task_page(process_id, which, limit=limit, offset=offset)
+
+    async def task(self, task_id: str, *, with_variables: bool) -> TaskDetails:
+        return await self._client.task_details(task_id, with_variables=with_variables)
+
+    async def failure(self, process_id: str) -> Failure:
+        """Why an instance failed: its status (from the cache when fresh) and, if failed, BAW's runtime errors."""
+        lookup = await self.lookup(process_id)
+        failures: tuple[RuntimeFailure, ...] = ()
+        if lookup.instance.status is ProcessStatus.FAILED:
+            failures = await self._client.runtime_failures(process_id)
+        return Failure(lookup.instance, failures)
+
+    async def search(self, filters: dict[str, str], name_contains: str | None) -> tuple[ProcessSummary, ...]:
+        """BAW filters what it can; the text in the name is matched here, case-insensitively."""
+        hits = await self._client.search_processes(filters)
+        if name_contains:
+            needle = name_contains.casefold()
+            hits = tuple(hit for hit in hits if needle in (hit.name or "").casefold())
+        return tuple(sorted(hits, key=lambda hit: (hit.last_updated is not None, hit.last_updated), reverse=True))
+
+    async def overview(self, app: str | None) -> dict[ProcessStatus, int]:
+        return await self._client.status_overview(app)
 
     def _remember(self, process_id: str, value: ProcessInstance | NotFound) -> None:
         if self._cache is not None and (self._not_found_ttl_s > 0 or not isinstance(value, NotFound)):

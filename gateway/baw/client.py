@@ -13,7 +13,20 @@ from yarl import URL
 
 from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
-from gateway.baw.models import ProcessInstance, parse_process_details
+from gateway.baw.models import (
+    ProcessInstance,
+    ProcessStatus,
+    ProcessSummary,
+    RuntimeFailure,
+    TaskDetails,
+    TaskPage,
+    parse_process_details,
+    parse_process_search,
+    parse_runtime_failures,
+    parse_status_overview,
+    parse_task_details,
+    parse_task_page,
+)
 from gateway.baw.resilience import (
     RETRY_ATTEMPTS,
     RETRY_DEADLINE_S,
@@ -55,25 +68,73 @@ class BawClient:
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
         # Built once; the base URL is opaque (CP4BA and BAW on Cloud put a path prefix in front).
-        self._process_url = base_url.joinpath("rest", "bpm", "wle", "v1", "process")
+        self._rest = base_url.joinpath("rest", "bpm", "wle", "v1")
 
     async def process_details(self, piid: str) -> ProcessInstance:
         """The instance header and its tasks (`parts=header`: no diagram, no execution tree, no task data)."""
-        if not _PIID.match(piid):
-            # The web layer validates first; this keeps any caller from steering the upstream path.
-            raise InvalidRequest("A BAW process instance id is 1 to 12 digits, such as 23972.")
-        body = await self._get_json(
-            "process_details", self._process_url / piid, {"parts": "header"}, subject=f"process instance {piid}"
+        body = await self._call(
+            "GET",
+            "process_details",
+            self._rest / "process" / _id(piid),
+            {"parts": "header"},
+            subject=f"process instance {piid}",
         )
         return parse_process_details(body)
 
-    async def _get_json(self, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
+    async def task_page(self, piid: str, which: str, *, limit: int, offset: int) -> TaskPage:
+        """One page of an instance's tasks; `which` is BAW's `active`, `completed` or `all`."""
+        url = self._rest / "process" / _id(piid) / "taskSummary" / which
+        body = await self._call(
+            "GET",
+            "task_summary",
+            url,
+            {"limit": str(limit), "offset": str(offset)},
+            subject=f"process instance {piid}",
+        )
+        return parse_task_page(body)
+
+    async def task_details(self, tkiid: str, *, with_variables: bool) -> TaskDetails:
+        """One task; its variables only when asked for (`parts=data`), otherwise none are fetched."""
+        body = await self._call(
+            "GET",
+            "task_details",
+            self._rest / "task" / _id(tkiid, "task"),
+            {"parts": "data" if with_variables else "none"},
+            subject=f"task {tkiid}",
+        )
+        return parse_task_details(body, with_variables=with_variables)
+
+    async def runtime_failures(self, piid: str) -> tuple[RuntimeFailure, ...]:
+        """Why an instance failed (`PUT /process/errors`: a read despite the verb)."""
+        body = await self._call(
+            "PUT",
+            "process_errors",
+            self._rest / "process" / "errors",
+            {"instanceIds": _id(piid)},
+            subject=f"process instance {piid}",
+        )
+        return parse_runtime_failures(body)
+
+    async def search_processes(self, filters: dict[str, str]) -> tuple[ProcessSummary, ...]:
+        """`POST /processes/search` with BAW's own filters (projectFilter, statusFilter, modifiedAfter/Before)."""
+        body = await self._call(
+            "POST", "process_search", self._rest / "processes" / "search", filters, subject="process search"
+        )
+        return parse_process_search(body)
+
+    async def status_overview(self, app: str | None) -> dict[ProcessStatus, int]:
+        params = {"projectFilter": app} if app else {}
+        url = self._rest / "processes" / "status" / "overview"
+        body = await self._call("GET", "status_overview", url, params, subject="status overview")
+        return parse_status_overview(body)
+
+    async def _call(self, method: str, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
         """Idempotent reads: transient failures (connection errors, BAW 502/503/504) are retried with
         full-jitter backoff, a bounded number of times, within a deadline; timeouts and 4xx never are."""
         deadline = time.monotonic() + RETRY_DEADLINE_S
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                return await self._guarded_call(operation, url, params, subject)
+                return await self._guarded_call(method, operation, url, params, subject)
             except GatewayError as exc:
                 delay = backoff_delay(attempt, jitter=self._jitter())
                 if not exc.transient or attempt == RETRY_ATTEMPTS or time.monotonic() + delay > deadline:
@@ -81,11 +142,11 @@ class BawClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _guarded_call(self, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
+    async def _guarded_call(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
         async with self._cap.slot():
             self._breaker.before_call()
             try:
-                body = await self._authorized_call(operation, url, params, subject)
+                body = await self._authorized_call(method, operation, url, params, subject)
             except GatewayError as exc:
                 self._breaker.record(baw_failed=counts_against_baw(exc))
                 raise
@@ -95,15 +156,17 @@ class BawClient:
             self._breaker.record(baw_failed=False)
             return body
 
-    async def _authorized_call(self, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
+    async def _authorized_call(
+        self, method: str, operation: str, url: URL, params: dict[str, str], subject: str
+    ) -> Any:
         for attempt in (1, 2):
             authorization = await self._credentials.authorization()
             started = time.perf_counter()
             outcome = "success"
             try:
                 async with upstream_errors("BAW", self._timeout_s):
-                    async with self._session.get(
-                        url, params=params, headers={"Authorization": authorization}, allow_redirects=False
+                    async with self._session.request(
+                        method, url, params=params, headers={"Authorization": authorization}, allow_redirects=False
                     ) as response:
                         if response.status == 200:
                             _require_json(response)
@@ -126,6 +189,13 @@ class BawClient:
             finally:
                 self._metrics.baw_call(operation, outcome, started)
         raise AssertionError("unreachable")
+
+
+def _id(value: str, kind: str = "process instance") -> str:
+    """Ids are digits: validated again here so no caller can steer the upstream path."""
+    if not _PIID.match(value):
+        raise InvalidRequest(f"A BAW {kind} id is 1 to 12 digits, such as 23972.")
+    return value
 
 
 def _require_json(response: aiohttp.ClientResponse) -> None:

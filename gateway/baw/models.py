@@ -156,3 +156,141 @@ def _time(value: Any) -> datetime | None:
         return None
     # BAW writes UTC with a trailing Z; a value without an offset is read as UTC too.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ the other read endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """`GET /process/{piid}/taskSummary/{active|completed|all}`: one page of an instance's tasks."""
+
+    total: int
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDetails:
+    task: Task
+    state_since: datetime | None  # activation time
+    completed_at: datetime | None
+    at_risk_at: datetime | None
+    priority: str | None
+    process_id: str | None
+    process_name: str | None
+    variables: dict[str, Any] | None  # only when asked for (parts=data)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFailure:
+    """One entry of `PUT /process/errors`: the message, where and when. BAW's java/js traces are dropped here."""
+
+    message: str | None
+    task_id: str | None
+    step: str | None
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSummary:
+    """One hit of `POST /processes/search`."""
+
+    process_id: str
+    name: str | None
+    status: ProcessStatus
+    execution_state: str | None
+    process_name: str | None
+    process_app: str | None
+    created_at: datetime | None
+    last_updated: datetime | None
+    due_at: datetime | None
+
+
+def _data(body: Any, what: str) -> dict[str, Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise BawError(f"BAW answered the {what} with JSON of an unexpected shape (no data object).")
+    return data
+
+
+def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = data.get(key)
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def parse_task_page(body: Any) -> TaskPage:
+    data = _data(body, "task summary")
+    tasks = tuple(_task(t) for t in _items(data, "tasks") if _text(t.get("tkiid")))
+    total = data.get("total")
+    return TaskPage(total=total if isinstance(total, int) and total >= len(tasks) else len(tasks), tasks=tasks)
+
+
+def parse_task_details(body: Any, *, with_variables: bool) -> TaskDetails:
+    data = _data(body, "task lookup")
+    if _text(data.get("tkiid")) is None:
+        raise BawError("BAW answered the task lookup with JSON of an unexpected shape (no data.tkiid).")
+    variables = data.get("data", {}).get("variables") if isinstance(data.get("data"), dict) else None
+    return TaskDetails(
+        task=_task(data),
+        state_since=_time(data.get("activationTime")),
+        completed_at=_time(data.get("completionTime")),
+        at_risk_at=_time(data.get("atRiskTime")),
+        priority=_text(data.get("priorityName")),
+        process_id=_text(data.get("piid")),
+        process_name=_text(data.get("processInstanceName")) or _text(data.get("bpdName")),
+        variables=variables if with_variables and isinstance(variables, dict) else None,
+    )
+
+
+def parse_runtime_failures(body: Any) -> tuple[RuntimeFailure, ...]:
+    data = _data(body, "error lookup")
+    return tuple(
+        RuntimeFailure(
+            message=_text(item.get("errorMessage")),
+            task_id=_text(item.get("taskId")),
+            step=_text(item.get("stepName")) or _text(item.get("taskName")),
+            at=_time(item.get("timestamp")),
+        )
+        for item in _items(data, "runtimeErrors")
+    )
+
+
+def parse_process_search(body: Any) -> tuple[ProcessSummary, ...]:
+    data = _data(body, "process search")
+    hits = []
+    for item in _items(data, "processes"):
+        piid = _text(item.get("piid"))
+        if piid is None:
+            continue
+        execution_state = _text(item.get("executionState"))
+        hits.append(
+            ProcessSummary(
+                process_id=piid,
+                name=_text(item.get("name")),
+                status=normalise_status(execution_state, _text(item.get("state"))),
+                execution_state=execution_state,
+                process_name=_text(item.get("bpdName")),
+                process_app=_text(item.get("processAppAcronym")) or _text(item.get("processAppName")),
+                created_at=_time(item.get("creationDate")),
+                last_updated=_time(item.get("lastModificationTime")),
+                due_at=_time(item.get("dueDate")),
+            )
+        )
+    return tuple(hits)
+
+
+def parse_status_overview(body: Any) -> dict[ProcessStatus, int]:
+    """Counts per status. Inferred shape: a mapping of BAW status words to counts, directly under `data` or in
+    one nested object; the words are normalised (`Did_not_Start` → did_not_start) and unknown ones summed
+    under `unknown`."""
+    data = _data(body, "status overview")
+    counts = (
+        data
+        if any(isinstance(v, int) for v in data.values())
+        else next((v for v in data.values() if isinstance(v, dict)), {})
+    )
+    overview = {status: 0 for status in ProcessStatus}
+    for word, count in counts.items():
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            overview[normalise_status(word, None)] += count
+    return overview

@@ -273,6 +273,130 @@ def _faulty_body(kind: str, piid: str) -> web.Response:
     return web.json_response({"status": "200", "data": [piid]})  # wrong_shape
 
 
+def _guard(request: web.Request) -> web.Response | None:
+    """The checks every simulated REST call makes before its own work: faults, then authentication."""
+    state = request.app[SIMULATOR]
+    state.calls["process"] += 1
+    if not _authenticated(request, state):
+        return web.Response(status=401, text="Unauthorized", headers=_CHALLENGE)
+    return None
+
+
+def _not_found(kind: str, ident: str, details: bool) -> web.Response:
+    return baw_error(
+        404,
+        "CWTBG0059E",
+        f"The {kind} with the ID '{ident}' could not be found.",
+        "com.ibm.bpm.wle.api.InstanceDoesNotExistException",
+        [ident],
+        details,
+    )
+
+
+async def task_summary(request: web.Request) -> web.Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    state = request.app[SIMULATOR]
+    instance = state.instances.get(request.match_info["piid"])
+    if instance is None:
+        return _not_found("instance", request.match_info["piid"], state.config.programmers_details)
+    which = request.match_info["which"]
+    tasks = [{k: v for k, v in t.items() if k != "data"} for t in instance["tasks"]]
+    if which == "active":
+        tasks = [
+            t for t in tasks if t["status"] != "Closed" and t["state"] not in ("STATE_FINISHED", "STATE_TERMINATED")
+        ]
+    elif which == "completed":
+        tasks = [t for t in tasks if t["status"] == "Closed" or t["state"] == "STATE_FINISHED"]
+    limit, offset = int(request.query.get("limit", "25")), int(request.query.get("offset", "0"))
+    return web.json_response({"status": "200", "data": {"total": len(tasks), "tasks": tasks[offset : offset + limit]}})
+
+
+async def task_details(request: web.Request) -> web.Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    state = request.app[SIMULATOR]
+    tkiid = request.match_info["tkiid"]
+    for instance in state.instances.values():
+        for task in instance["tasks"]:
+            if task["tkiid"] == tkiid:
+                body = {
+                    **task,
+                    "piid": instance["piid"],
+                    "processInstanceName": instance["name"],
+                    "bpdName": instance["processTemplateName"],
+                }
+                if not {"data", "all"} & set(request.query.get("parts", "all").split("|")):
+                    body.pop("data")  # parts=none: no task variables
+                return web.json_response({"status": "200", "data": body})
+    return _not_found("task", tkiid, state.config.programmers_details)
+
+
+async def process_errors(request: web.Request) -> web.Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    state = request.app[SIMULATOR]
+    errors = []
+    for piid in request.query.get("instanceIds", "").split(","):
+        instance = state.instances.get(piid)
+        if instance is not None and instance.get("instanceError"):
+            errors.append(
+                {
+                    "instanceId": piid,
+                    "errorMessage": instance["instanceError"],
+                    "taskId": instance["tasks"][0]["tkiid"],
+                    "stepName": instance["tasks"][0]["name"],
+                    "timestamp": instance["lastModificationTime"],
+                    "javaTrace": "com.ibm.bpm.ErpAdapter.post(ErpAdapter.java:77)\n\tat ...",
+                    "jsTrace": "at line 12 of service 'Post invoice'",
+                }
+            )
+    return web.json_response({"status": "200", "data": {"runtimeErrors": errors}})
+
+
+def _summary(instance: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "piid": instance["piid"],
+        "name": instance["name"],
+        "executionState": instance["executionState"],
+        "bpdName": instance["processTemplateName"],
+        "processAppAcronym": instance["processAppAcronym"],
+        "dueDate": instance["dueDate"],
+        "creationDate": instance["creationTime"],
+        "lastModificationTime": instance["lastModificationTime"],
+    }
+
+
+def _selected(state: SimulatorState, query: Any) -> list[dict[str, Any]]:
+    app = query.get("projectFilter")
+    statuses = {word.strip().lower() for word in query.get("statusFilter", "").split(",") if word.strip()}
+    after, before = query.get("modifiedAfter"), query.get("modifiedBefore")
+    return [
+        instance
+        for instance in state.instances.values()
+        if (not app or instance["processAppAcronym"] == app)
+        and (not statuses or instance["executionState"].lower() in statuses)
+        and (not after or instance["lastModificationTime"] >= after)
+        and (not before or instance["lastModificationTime"] <= before)
+    ]
+
+
+async def search_processes(request: web.Request) -> web.Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    found = _selected(request.app[SIMULATOR], request.query)
+    return web.json_response({"status": "200", "data": {"processes": [_summary(i) for i in found]}})
+
+
+async def status_overview(request: web.Request) -> web.Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    counts: dict[str, int] = {}
+    for instance in _selected(request.app[SIMULATOR], request.query):
+        counts[instance["executionState"]] = counts.get(instance["executionState"], 0) + 1
+    return web.json_response({"status": "200", "data": counts})
+
+
 async def stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[SIMULATOR].calls)
 
@@ -296,6 +420,13 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> web.Applicati
     app.router.add_post("/idprovider/v1/auth/identitytoken", iam_identity_token)
     app.router.add_get("/v1/preauth/validateAuth", zen_validate_auth)
     app.router.add_get(prefix + "/rest/bpm/wle/v1/process/{piid}", process_details)
+    app.router.add_get(
+        prefix + "/rest/bpm/wle/v1/process/{piid}/taskSummary/{which:active|completed|all}", task_summary
+    )
+    app.router.add_get(prefix + "/rest/bpm/wle/v1/task/{tkiid}", task_details)
+    app.router.add_put(prefix + "/rest/bpm/wle/v1/process/errors", process_errors)
+    app.router.add_post(prefix + "/rest/bpm/wle/v1/processes/search", search_processes)
+    app.router.add_get(prefix + "/rest/bpm/wle/v1/processes/status/overview", status_overview)
     app.router.add_get("/_simulator/stats", stats)
     app.router.add_post("/_simulator/faults", set_faults)
     return app

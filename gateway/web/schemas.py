@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 PROCESS_ID_HELP = "a BAW process instance id: 1 to 12 digits such as 23972 (a '2072.' prefix is accepted)"
 _PROCESS_ID = re.compile(r"^(?:2072\.)?([0-9]{1,12})$", re.ASCII)
@@ -31,18 +31,11 @@ class UtcDateTime(fields.DateTime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ProcessStatusQuery(Schema):
+class Query(Schema):
+    """Query strings: unknown parameters are refused (a model's typo gets a clear 400), repeated ones too."""
+
     class Meta:
         unknown = RAISE
-
-    process_id = ProcessId(
-        required=True,
-        metadata={
-            "description": f"The instance to look up: {PROCESS_ID_HELP}.",
-            "example": "23972",
-            "pattern": _PROCESS_ID.pattern,
-        },
-    )
 
     @pre_load
     def single_values(self, data: Any, **kwargs: Any) -> Any:
@@ -53,6 +46,17 @@ class ProcessStatusQuery(Schema):
                 raise ValidationError({key: ["give this parameter once"] for key in repeated})
             return dict(data)
         return data
+
+
+class ProcessStatusQuery(Query):
+    process_id = ProcessId(
+        required=True,
+        metadata={
+            "description": f"The instance to look up: {PROCESS_ID_HELP}.",
+            "example": "23972",
+            "pattern": _PROCESS_ID.pattern,
+        },
+    )
 
 
 class OpenTaskSchema(Schema):
@@ -104,3 +108,174 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+# ------------------------------------------------------------------ the other tools
+
+MAX_PAGE = 50
+_DIGITS = re.compile(r"^[0-9]{1,12}$", re.ASCII)
+TASK_ID_HELP = "a BAW task id (tkiid): 1 to 12 digits such as 189489 (a '2078.' prefix is accepted)"
+_TASK_ID = re.compile(r"^(?:2078\.)?([0-9]{1,12})$", re.ASCII)
+
+
+class TaskId(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        match = _TASK_ID.match(super()._deserialize(value, attr, data, **kwargs).strip())
+        if match is None:
+            raise ValidationError(f"expected {TASK_ID_HELP}")
+        return match.group(1)
+
+
+class Cursor(fields.String):
+    """An opaque page token from a previous answer's `next_cursor` (an offset, today)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _DIGITS.match(text):
+            raise ValidationError("expected the next_cursor of a previous answer")
+        return int(text)
+
+
+_LIMIT = fields.Integer(
+    load_default=20,
+    validate=validate.Range(1, MAX_PAGE),
+    metadata={"description": f"Page size, 1 to {MAX_PAGE}.", "example": 20},
+)
+_CURSOR = Cursor(load_default=0, metadata={"description": "next_cursor from the previous page; omit for the first."})
+
+
+class ProcessTasksQuery(Query):
+    process_id = ProcessId(
+        required=True,
+        metadata={
+            "description": f"The instance: {PROCESS_ID_HELP}.",
+            "example": "23972",
+            "pattern": _PROCESS_ID.pattern,
+        },
+    )
+    state = fields.String(
+        load_default="open",
+        validate=validate.OneOf(["open", "closed", "all"]),
+        metadata={"description": "open (not yet done), closed, or all.", "example": "open"},
+    )
+    limit = _LIMIT
+    cursor = _CURSOR
+
+
+class TaskQuery(Query):
+    task_id = TaskId(
+        required=True,
+        metadata={"description": f"The task: {TASK_ID_HELP}.", "example": "189489", "pattern": _TASK_ID.pattern},
+    )
+    include_variables = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also return the task's business data (variables). Only when the user needs it."},
+    )
+
+
+class ProcessFailureQuery(Query):
+    process_id = ProcessId(
+        required=True,
+        metadata={"description": f"The instance: {PROCESS_ID_HELP}.", "example": "881", "pattern": _PROCESS_ID.pattern},
+    )
+
+
+STATUS_WORDS = ["active", "completed", "failed", "terminated", "suspended", "did_not_start"]
+
+
+class SearchQuery(Query):
+    app = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
+        metadata={"description": "Process app acronym, e.g. LOAN.", "example": "LOAN"},
+    )
+    status = fields.String(
+        validate=validate.OneOf(STATUS_WORDS), metadata={"description": "Only instances in this status."}
+    )
+    modified_after = fields.AwareDateTime(
+        metadata={"description": "ISO-8601 time with offset, e.g. 2026-11-01T00:00:00Z."}
+    )
+    modified_before = fields.AwareDateTime(metadata={"description": "ISO-8601 time with offset."})
+    name_contains = fields.String(
+        validate=validate.Length(1, 100),
+        metadata={"description": "Text the instance name contains (case-insensitive)."},
+    )
+    limit = _LIMIT
+    cursor = _CURSOR
+
+
+class OverviewQuery(Query):
+    app = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
+        metadata={"description": "Only this process app (acronym); omit for all.", "example": "LOAN"},
+    )
+
+
+class TaskSchema(OpenTaskSchema):
+    state = fields.String(allow_none=True, metadata={"description": "BAW task state, e.g. STATE_READY."})
+    is_open = fields.Boolean(required=True, metadata={"description": "Not yet closed or finished."})
+
+
+class TaskPageSchema(Schema):
+    process_id = fields.String(required=True)
+    state = fields.String(required=True, metadata={"description": "Which tasks: open, closed or all."})
+    total = fields.Integer(required=True, metadata={"description": "How many such tasks the instance has."})
+    tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    truncated = fields.Boolean(required=True, metadata={"description": "More tasks follow: ask with next_cursor."})
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as `cursor` for the next page."})
+
+
+class TaskDetailsSchema(TaskSchema):
+    process_id = fields.String(allow_none=True, metadata={"description": "The instance the task belongs to."})
+    process_name = fields.String(allow_none=True)
+    priority = fields.String(allow_none=True, metadata={"description": "BAW priority name, e.g. High."})
+    activated_at = UtcDateTime(allow_none=True)
+    at_risk_at = UtcDateTime(allow_none=True, metadata={"description": "When BAW considers it at risk (UTC)."})
+    completed_at = UtcDateTime(allow_none=True)
+    variables = fields.Dict(allow_none=True, metadata={"description": "Business data; only when asked for."})
+    summary = fields.String(required=True)
+
+
+class RuntimeFailureSchema(Schema):
+    message = fields.String(allow_none=True, metadata={"description": "BAW's error message."})
+    task_id = fields.String(allow_none=True, metadata={"description": "The task that failed, when known."})
+    step = fields.String(allow_none=True, metadata={"description": "The failing step's name, when known."})
+    at = UtcDateTime(allow_none=True, metadata={"description": "When it failed (UTC)."})
+
+
+class ProcessFailureSchema(Schema):
+    process_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    status = fields.String(required=True, metadata={"enum": [*STATUS_WORDS, "unknown"]})
+    failed = fields.Boolean(required=True, metadata={"description": "The instance is in the failed state."})
+    errors = fields.List(fields.Nested(RuntimeFailureSchema), required=True)
+    summary = fields.String(required=True)
+
+
+class ProcessHitSchema(Schema):
+    process_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    status = fields.String(required=True, metadata={"enum": [*STATUS_WORDS, "unknown"]})
+    baw_execution_state = fields.String(attribute="execution_state", allow_none=True)
+    process_name = fields.String(allow_none=True)
+    process_app = fields.String(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
+    last_updated = UtcDateTime(allow_none=True)
+    due_at = UtcDateTime(allow_none=True)
+
+
+class SearchAnswerSchema(Schema):
+    total = fields.Integer(required=True, metadata={"description": "How many instances matched."})
+    processes = fields.List(fields.Nested(ProcessHitSchema), required=True)
+    truncated = fields.Boolean(required=True, metadata={"description": "More follow: ask with next_cursor."})
+    next_cursor = fields.String(allow_none=True)
+
+
+class OverviewSchema(Schema):
+    app = fields.String(allow_none=True)
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Instances per normalised status."},
+    )
+    total = fields.Integer(required=True)

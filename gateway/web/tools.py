@@ -1,0 +1,219 @@
+"""The catalogue of read-only tools: each is served as a REST endpoint (web/rest.py) and as an MCP tool
+(web/mcp.py) from this one definition, so both faces share validation, service calls, answers and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Awaitable, Callable
+
+from marshmallow import Schema
+
+from gateway.baw.models import ProcessStatus
+from gateway.service import CacheResult, ProcessService
+from gateway.summary import describe_failure, describe_process, describe_task
+from gateway.web import schemas as s
+
+Answer = tuple[dict[str, Any], dict[str, str]]  # the JSON answer, extra response headers
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str  # MCP tool name
+    operation_id: str  # OpenAPI operationId
+    path: str  # REST path (GET)
+    title: str
+    description: str  # for the model: what it answers and when to use it (≤ 300 characters)
+    query: Schema
+    answer: Schema
+    run: Callable[[ProcessService, dict[str, Any]], Awaitable[Answer]]
+    errors: tuple[int, ...] = (400, 403, 404, 502, 503, 504)
+
+
+def cache_status(result: CacheResult) -> str:
+    """RFC 9211 Cache-Status: a hit, or forwarded to BAW because of a miss (collapsed: joined a call in flight)."""
+    if result is CacheResult.HIT:
+        return "baw-gateway; hit"
+    return "baw-gateway; fwd=miss" + ("; collapsed" if result is CacheResult.COALESCED else "")
+
+
+def _page(offset: int, limit: int, total: int) -> dict[str, Any]:
+    more = offset + limit < total
+    return {"truncated": more, "next_cursor": str(offset + limit) if more else None}
+
+
+_process_status = s.ProcessStatusSchema()
+
+
+async def _get_process_status(service: ProcessService, query: dict[str, Any]) -> Answer:
+    lookup = await service.lookup(query["process_id"])
+    answer = _process_status.dump(lookup.instance)
+    answer["summary"] = describe_process(lookup.instance)
+    return answer, {"Cache-Status": cache_status(lookup.cache)}
+
+
+_WHICH = {"open": "active", "closed": "completed", "all": "all"}
+_task_page = s.TaskPageSchema()
+
+
+async def _list_process_tasks(service: ProcessService, query: dict[str, Any]) -> Answer:
+    offset, limit = query["cursor"], query["limit"]
+    page = await service.tasks(query["process_id"], _WHICH[query["state"]], limit=limit, offset=offset)
+    answer = {"process_id": query["process_id"], "state": query["state"], "total": page.total, "tasks": page.tasks}
+    return _task_page.dump(answer) | _page(offset, limit, page.total), {}
+
+
+_task_details = s.TaskDetailsSchema()
+
+
+async def _get_task(service: ProcessService, query: dict[str, Any]) -> Answer:
+    details = await service.task(query["task_id"], with_variables=query["include_variables"])
+    task = details.task
+    answer = _task_details.dump(
+        {
+            "task_id": task.task_id,
+            "name": task.name,
+            "status": task.status,
+            "state": task.state,
+            "is_open": task.is_open,
+            "assigned_to": task.assigned_to,
+            "assigned_to_type": task.assigned_to_type,
+            "due_at": task.due_at,
+            "at_risk": task.at_risk,
+            "process_id": details.process_id,
+            "process_name": details.process_name,
+            "priority": details.priority,
+            "activated_at": details.state_since,
+            "at_risk_at": details.at_risk_at,
+            "completed_at": details.completed_at,
+            "variables": details.variables,
+            "summary": describe_task(details),
+        }
+    )
+    return answer, {}
+
+
+_failure = s.ProcessFailureSchema()
+
+
+async def _explain_process_failure(service: ProcessService, query: dict[str, Any]) -> Answer:
+    failure = await service.failure(query["process_id"])
+    instance = failure.instance
+    answer = _failure.dump(
+        {
+            "process_id": instance.process_id,
+            "name": instance.name,
+            "status": instance.status,
+            "failed": instance.status is ProcessStatus.FAILED,
+            "errors": failure.runtime_failures,
+            "summary": describe_failure(failure),
+        }
+    )
+    return answer, {}
+
+
+_search = s.SearchAnswerSchema()
+_BAW_STATUS = {
+    "active": "Active",
+    "completed": "Completed",
+    "failed": "Failed",
+    "terminated": "Terminated",
+    "suspended": "Suspended",
+    "did_not_start": "Did_not_Start",
+}
+
+
+async def _search_processes(service: ProcessService, query: dict[str, Any]) -> Answer:
+    filters = {}
+    if "app" in query:
+        filters["projectFilter"] = query["app"]
+    if "status" in query:
+        filters["statusFilter"] = _BAW_STATUS[query["status"]]
+    for name, key in (("modified_after", "modifiedAfter"), ("modified_before", "modifiedBefore")):
+        if name in query:
+            filters[key] = query[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hits = await service.search(filters, query.get("name_contains"))
+    offset, limit = query["cursor"], query["limit"]
+    answer = _search.dump({"total": len(hits), "processes": hits[offset : offset + limit]})
+    return answer | _page(offset, limit, len(hits)), {}
+
+
+_overview = s.OverviewSchema()
+
+
+async def _process_status_overview(service: ProcessService, query: dict[str, Any]) -> Answer:
+    counts = await service.overview(query.get("app"))
+    shown = {str(status): count for status, count in counts.items() if count or status is not ProcessStatus.UNKNOWN}
+    return _overview.dump({"app": query.get("app"), "counts": shown, "total": sum(counts.values())}), {}
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "get_process_status",
+        "getProcessStatus",
+        "/baw/process-status",
+        "Get the status of a BAW process instance",
+        "Use when someone asks where a workflow case (process instance) is, who has it, or why it failed. Returns "
+        "its status, open tasks with assignees and due dates, the failure message of a failed instance, and a "
+        "one-sentence summary.",
+        s.ProcessStatusQuery(),
+        s.ProcessStatusSchema(),
+        _get_process_status,
+    ),
+    Tool(
+        "list_process_tasks",
+        "listProcessTasks",
+        "/baw/process-tasks",
+        "List the tasks of a BAW process instance",
+        "Use to see every task of one instance (open, closed or all) with assignee, status and due date, e.g. "
+        "'who worked on loan 23972?'. Paged: at most 50 per page, follow next_cursor.",
+        s.ProcessTasksQuery(),
+        s.TaskPageSchema(),
+        _list_process_tasks,
+    ),
+    Tool(
+        "get_task",
+        "getTask",
+        "/baw/task",
+        "Get one BAW task",
+        "Use for one task by its id: assignee, status, due and at-risk times, its process instance. Task "
+        "variables (business data) are returned only with include_variables=true; ask for them only when needed.",
+        s.TaskQuery(),
+        s.TaskDetailsSchema(),
+        _get_task,
+    ),
+    Tool(
+        "explain_process_failure",
+        "explainProcessFailure",
+        "/baw/process-failure",
+        "Explain why a BAW process instance failed",
+        "Use when an instance failed or someone asks why it is stuck in error: returns BAW's error messages with "
+        "the failing step or task and the time. Never returns stack traces.",
+        s.ProcessFailureQuery(),
+        s.ProcessFailureSchema(),
+        _explain_process_failure,
+    ),
+    Tool(
+        "search_processes",
+        "searchProcesses",
+        "/baw/processes",
+        "Search BAW process instances",
+        "Use to find instances when the id is unknown: by process app acronym, status, modification window or "
+        "text in the name. Newest first, at most 50 per page; follow next_cursor.",
+        s.SearchQuery(),
+        s.SearchAnswerSchema(),
+        _search_processes,
+        errors=(400, 403, 502, 503, 504),
+    ),
+    Tool(
+        "process_status_overview",
+        "getProcessStatusOverview",
+        "/baw/process-overview",
+        "Count BAW process instances per status",
+        "Use for 'how many instances are failed/active?': counts per status, for all process apps or one.",
+        s.OverviewQuery(),
+        s.OverviewSchema(),
+        _process_status_overview,
+        errors=(400, 403, 502, 503, 504),
+    ),
+)
