@@ -30,7 +30,7 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
-from gateway.web import ops, plugin, rest
+from gateway.web import mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.observe import observe_middleware
@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def add_routes(app: web.Application) -> None:
     rest.add_routes(app)
+    mcp.add_routes(app, app[SETTINGS])
     plugin.add_routes(app)
     ops.add_routes(app)
 

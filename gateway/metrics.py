@@ -24,6 +24,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class RequestTally:
     """What one inbound request cost upstream; filled in below the web layer, read by the access log."""
 
+    surface: str = "rest"  # rest or mcp: which face of the same tools the request came through
     baw_calls: int = 0
     cache: str | None = None
 
@@ -47,7 +48,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.baw_requests = Counter("gateway_baw_requests", "Calls to BAW.", ["operation", "outcome"], registry=r)
+        self.baw_requests = Counter(
+            "gateway_baw_requests", "Calls to BAW.", ["operation", "outcome", "surface"], registry=r
+        )
         self.baw_duration = Histogram(
             "gateway_baw_request_duration_seconds",
             "BAW call latency.",
@@ -59,23 +62,23 @@ class Metrics:
         self.token_expiry = Gauge(
             "gateway_token_expiry_timestamp_seconds", "Unix time at which the held BAW token expires.", registry=r
         )
-        self.cache_lookups = Counter("gateway_cache_lookups", "Lookup cache results.", ["result"], registry=r)
+        self.cache_lookups = Counter(
+            "gateway_cache_lookups", "Lookup cache results.", ["result", "surface"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     def baw_call(self, operation: str, outcome: str, started: float) -> None:
-        self.baw_requests.labels(operation, outcome).inc()
+        tally = current_tally.get() or RequestTally()
+        self.baw_requests.labels(operation, outcome, tally.surface).inc()
         self.baw_duration.labels(operation).observe(time.perf_counter() - started)
-        tally = current_tally.get()
-        if tally is not None:
-            tally.baw_calls += 1
+        tally.baw_calls += 1
 
     def cache_result(self, result: str) -> None:
-        self.cache_lookups.labels(result).inc()
-        tally = current_tally.get()
-        if tally is not None:
-            tally.cache = result
+        tally = current_tally.get() or RequestTally()
+        self.cache_lookups.labels(result, tally.surface).inc()
+        tally.cache = result
 
     def token_renewal(self, outcome: str, expires_at: float | None) -> None:
         self.token_refreshes.labels(outcome).inc()

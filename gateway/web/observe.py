@@ -25,7 +25,7 @@ def route_label(request: web.Request) -> str:
 
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    tally = RequestTally()
+    tally = RequestTally(surface="mcp" if request.path.startswith("/mcp") else "rest")
     token = current_tally.set(tally)
     started = time.perf_counter()
     status = 500

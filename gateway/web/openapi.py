@@ -94,3 +94,23 @@ def _operation(annotations: dict[str, Any], plugin: MarshmallowPlugin) -> dict[s
     # Every operation of this gateway only reads: hosts may let users "always allow" them.
     operation["x-openai-isConsequential"] = False
     return operation
+
+
+def json_schema(schema: Any) -> dict[str, Any]:
+    """A marshmallow schema as a self-contained JSON Schema (2020-12 style nullability, nested schemas inlined):
+    what MCP's inputSchema/outputSchema want, from the same schemas the OpenAPI document is built from."""
+    spec = APISpec(title="-", version="-", openapi_version="3.1.0", plugins=[MarshmallowPlugin(_schema_name)])
+    name = _schema_name(schema)
+    spec.components.schema(name, schema=schema)
+    components = spec.to_dict()["components"]["schemas"]
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(components[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(components[name])

@@ -137,7 +137,7 @@ async def test_a_401_without_baw_json_renews_the_credential_and_retries_once(cli
         assert (await baw.process_details("5")).process_id == "5"
     assert credentials.rejected == ["Bearer token-1"]
     for outcome in ("unauthenticated", "success"):
-        labels = {"operation": "process_details", "outcome": outcome}
+        labels = {"operation": "process_details", "outcome": outcome, "surface": "rest"}
         assert baw.metrics.registry.get_sample_value("gateway_baw_requests_total", labels) == 1
 
 

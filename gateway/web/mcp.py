@@ -1,0 +1,95 @@
+"""The MCP face of the tool catalogue: `POST /mcp` (Streamable HTTP), served by aiohttp-tiny-mcp.
+
+The library speaks every protocol revision (2025-03-26, 2025-06-18 and 2025-11-25 with the initialize
+handshake; stateless 2026-07-28 with server/discover) from one set of declarations and validates Origin;
+we declare the tools. Their inputSchema/outputSchema are generated from the same marshmallow schemas as the
+REST endpoints, arguments are validated by those schemas, and calls go to the same ProcessService (one
+cache, one set of limits, one set of metrics). Tool failures are results with `isError: true` carrying the
+gateway's error code and message, never a JSON-RPC error and never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp_tiny_mcp import CallToolResult, Endpoint, Registry, TextContent
+from marshmallow import ValidationError
+from pydantic import BaseModel, ConfigDict
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.keys import PROCESS_SERVICE
+from gateway.service import ProcessService
+from gateway.web.openapi import json_schema
+from gateway.web.rest import validation_message
+from gateway.web.tools import TOOLS, Tool
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "Read-only access to IBM Business Automation Workflow. Look up a process instance by its numeric id "
+    "(get_process_status), its tasks (list_process_tasks, get_task), why it failed (explain_process_failure), "
+    "find instances when the id is unknown (search_processes) or count them per status (process_status_overview)."
+)
+
+
+class Arguments(BaseModel):
+    """Accepts any arguments: the tool's marshmallow schema validates them, so REST and MCP agree exactly."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _result(body: dict[str, Any], *, error: bool = False) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text=json.dumps(body))], structured_content=body, is_error=error)
+
+
+def _failure(code: str, message: str) -> CallToolResult:
+    return _result({"error": {"code": code, "message": message}}, error=True)
+
+
+def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
+    async def call(args: Arguments, service: ProcessService) -> CallToolResult:
+        try:
+            query = tool.query.load(args.model_extra or {})
+            answer, _ = await tool.run(service, query)
+        except ValidationError as exc:
+            return _failure("invalid_request", validation_message(exc).replace("Invalid query", "Invalid arguments"))
+        except GatewayError as exc:
+            return _failure(exc.code, exc.message)
+        except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
+            log.exception("MCP tool %s failed unexpectedly", tool.name)
+            return _failure("internal_error", "The gateway failed unexpectedly. Quote the request id to the operator.")
+        return _result(answer)
+
+    call.__name__ = tool.name
+    return call
+
+
+def build_registry() -> Registry:
+    registry = Registry("baw-gateway", __version__, instructions=INSTRUCTIONS)
+    registry.provide(ProcessService, PROCESS_SERVICE)
+    for tool in TOOLS:
+        registry.tool(
+            _tool_function(tool),
+            name=tool.name,
+            title=tool.title,
+            description=tool.description,
+            annotations={
+                "readOnlyHint": True,
+                "destructiveHint": False,
+                "idempotentHint": True,
+                "openWorldHint": False,
+            },
+        )
+        spec = registry.tools[tool.name]
+        spec.input_schema = json_schema(tool.query)
+        spec.output_schema = json_schema(tool.answer)
+    return registry
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    Endpoint(build_registry(), allowed_origins=set(settings.cors_origins)).setup(app, "/mcp")

@@ -1,0 +1,124 @@
+"""`POST /mcp` driven by a client nobody here wrote: the official `mcp` SDK, in its legacy (initialize
+handshake) and auto (2026-07-28 stateless, server/discover) modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from gateway.app import create_app
+from gateway.config import load_settings
+
+MODES = ["legacy", "auto"]
+CALLS = {
+    "get_process_status": ({"process_id": "23972"}, "/baw/process-status?process_id=23972"),
+    "list_process_tasks": ({"process_id": "23972", "state": "all"}, "/baw/process-tasks?process_id=23972&state=all"),
+    "get_task": ({"task_id": "189489"}, "/baw/task?task_id=189489"),
+    "explain_process_failure": ({"process_id": "881"}, "/baw/process-failure?process_id=881"),
+    "search_processes": ({"app": "PROC", "limit": 5}, "/baw/processes?app=PROC&limit=5"),
+    "process_status_overview": ({}, "/baw/process-overview"),
+}
+
+
+def _url(client) -> str:
+    return f"http://127.0.0.1:{client.port}/mcp"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_tools_are_listed_read_only_with_input_and_output_schemas(gateway, mode: str) -> None:
+    async with Client(_url(gateway), mode=mode) as client:
+        listed = (await client.list_tools()).tools
+    assert sorted(tool.name for tool in listed) == sorted(CALLS)
+    for tool in listed:
+        assert tool.annotations.read_only_hint is True
+        assert tool.input_schema["type"] == "object" and tool.output_schema["type"] == "object"
+        assert tool.description and len(tool.description) <= 300
+    status = next(tool for tool in listed if tool.name == "get_process_status")
+    assert status.input_schema["required"] == ["process_id"]
+    assert "open_tasks" in status.output_schema["properties"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_answers_what_the_rest_endpoint_answers(gateway, mode: str) -> None:
+    async with Client(_url(gateway), mode=mode) as client:
+        for name, (arguments, rest_path) in CALLS.items():
+            result = await client.call_tool(name, arguments)
+            assert result.is_error is False, (name, result)
+            rest = await (await gateway.get(rest_path)).json()
+            assert result.structured_content == rest, name
+            assert result.content[0].type == "text" and '"' in result.content[0].text
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_tool_failures_are_results_with_the_gateway_code(gateway, mode: str) -> None:
+    async with Client(_url(gateway), mode=mode) as client:
+        missing = await client.call_tool("get_process_status", {"process_id": "999999"})
+        invalid = await client.call_tool("get_process_status", {"process_id": "../etc"})
+        unknown = await client.call_tool("list_process_tasks", {"process_id": "1", "sort": "desc"})
+    assert missing.is_error and missing.structured_content["error"]["code"] == "not_found"
+    assert invalid.is_error and invalid.structured_content["error"]["code"] == "invalid_request"
+    assert "1 to 12 digits" in invalid.structured_content["error"]["message"]
+    assert unknown.is_error and "sort" in unknown.structured_content["error"]["message"]
+
+
+@pytest.fixture
+async def protected(aiohttp_client, gateway_env, tmp_path: Path):
+    keys = tmp_path / "keys"
+    keys.write_text("mcp-key-5f1b3c\n")
+    return await aiohttp_client(create_app(load_settings({**gateway_env, "GATEWAY_API_KEYS_FILE": str(keys)})))
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_inbound_keys_apply_to_mcp_as_to_rest(protected, mode: str) -> None:
+    async with httpx2.AsyncClient(headers={"Authorization": "Bearer mcp-key-5f1b3c"}) as http:
+        async with Client(streamable_http_client(_url(protected), http_client=http), mode=mode) as client:
+            result = await client.call_tool("get_process_status", {"process_id": "2001"})
+    assert result.structured_content["status"] == "active"
+    refused = await protected.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Accept": "application/json, text/event-stream"},
+    )
+    assert refused.status == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    with pytest.RaisesGroup(MCPError, flatten_subgroups=True):  # how the SDK surfaces the 401
+        async with Client(_url(protected), mode=mode) as client:
+            await client.list_tools()
+
+
+async def test_a_foreign_origin_is_refused(gateway) -> None:
+    response = await gateway.post(
+        "/mcp",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        headers={"Origin": "https://evil.example", "Accept": "application/json, text/event-stream"},
+    )
+    assert response.status == 403
+
+
+async def test_stateless_revision_answers_405_on_get(gateway) -> None:
+    response = await gateway.get("/mcp", headers={"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"})
+    assert response.status == 405
+
+
+async def test_mcp_calls_share_the_cache_and_are_counted_by_surface(gateway, simulator) -> None:
+    await gateway.get("/baw/process-status?process_id=1600")
+    async with Client(_url(gateway), mode="auto") as client:
+        result = await client.call_tool("get_process_status", {"process_id": "1600"})
+    assert result.is_error is False
+    metrics = await (await gateway.get("/metrics")).text()
+    assert 'gateway_cache_lookups_total{result="hit",surface="mcp"} 1.0' in metrics
+    assert 'gateway_cache_lookups_total{result="miss",surface="rest"} 1.0' in metrics
+    assert simulator.state.calls["process"] == 1
