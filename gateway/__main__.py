@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -175,6 +176,17 @@ async def _demo(simulator_port: int) -> None:
             await simulator.cleanup()
 
 
+_MCP_INITIALIZE = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}},
+    },
+    separators=(",", ":"),
+)
+
+
 def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: int) -> None:
     base = str(settings.public_url)
     lines = [
@@ -189,6 +201,13 @@ def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: 
     lines += [
         f"  curl -s '{base}/baw/process-status?process_id=999999'   # not found",
         f"  curl -s '{base}/baw/process-status?process_id=abc'   # invalid id",
+        f"  curl -s '{base}/baw/process-tasks?process_id=23972&state=all'   # every task of an instance, paged",
+        f"  curl -s '{base}/baw/task?task_id=189489'   # one task (variables only with include_variables=true)",
+        f"  curl -s '{base}/baw/process-failure?process_id=881'   # why an instance failed",
+        f"  curl -s '{base}/baw/processes?status=active'   # search when the id is unknown",
+        f"  curl -s '{base}/baw/process-overview'   # counts per status",
+        f"  curl -s -X POST '{base}/mcp' -H 'Content-Type: application/json' "
+        "-H 'Accept: application/json, text/event-stream' -d '" + _MCP_INITIALIZE + "'   # MCP handshake",
         f"  curl -s '{base}/.well-known/ai-plugin.json'",
         f"  curl -s '{base}/openapi.json'",
         f"  open {base}/docs in a browser (Swagger UI)",

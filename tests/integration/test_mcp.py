@@ -3,6 +3,7 @@ handshake) and auto (2026-07-28 stateless, server/discover) modes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx2
@@ -122,3 +123,17 @@ async def test_mcp_calls_share_the_cache_and_are_counted_by_surface(gateway, sim
     assert 'gateway_cache_lookups_total{result="hit",surface="mcp"} 1.0' in metrics
     assert 'gateway_cache_lookups_total{result="miss",surface="rest"} 1.0' in metrics
     assert simulator.state.calls["process"] == 1
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
+async def test_every_handshake_revision_is_negotiated(gateway, version: str) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    response = await gateway.post("/mcp", headers=headers, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    assert response.status == 200
+    text = await response.text()
+    body = json.loads(text.split("data: ", 1)[1]) if text.startswith(("event:", "data:")) else json.loads(text)
+    assert body["result"]["protocolVersion"] == version
+    assert "tools" in body["result"]["capabilities"]
+    assert body["result"]["serverInfo"]["name"] == "baw-gateway"
