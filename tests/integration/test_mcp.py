@@ -128,9 +128,16 @@ async def test_mcp_calls_share_the_cache_and_are_counted_by_surface(gateway, sim
 @pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
 async def test_every_handshake_revision_is_negotiated(gateway, version: str) -> None:
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    response = await gateway.post("/mcp", headers=headers, json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    response = await gateway.post(
+        "/mcp",
+        headers=headers,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+        },
+    )
     assert response.status == 200
     text = await response.text()
     body = json.loads(text.split("data: ", 1)[1]) if text.startswith(("event:", "data:")) else json.loads(text)

@@ -1,0 +1,437 @@
+"""`make bench`: the gateway measured against references, side by side, in one run on this machine.
+
+Only ratios within one run mean anything on shared, noisy machines. Targets (tests/perf/README in the README's
+"Performance" chapter): uncached throughput >= 0.8 x the minimal proxy and p99 <= 1.5 x its p99; hot-id
+throughput >= 0.7 x the bare handler; a burst of 1000 lookups of one cold id costs BAW one call; token calls
+follow time, not load; RSS after 200,000 distinct lookups <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import trustme
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CONNECTIONS = 32
+SHORT_TOKEN_S = 2
+
+NGINX_CONF = """
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  default_type application/json;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {work}/server.pem;
+    ssl_certificate_key {work}/server.key;
+    keepalive_requests 1000000;
+    location = /oauth2/token {{
+      access_log {work}/token.log;
+      return 200 '{{"access_token":"bench-token","token_type":"Bearer","expires_in":3600}}';
+    }}
+    location = /oauth2/token-short {{
+      access_log {work}/token-short.log;
+      return 200 '{{"access_token":"bench-token","token_type":"Bearer","expires_in":{short}}}';
+    }}
+    location ~ ^/rest/bpm/wle/v1/process/(?<piid>[0-9]+)$ {{
+      access_log {work}/process.log;
+      if ($http_authorization !~ "^Bearer ") {{
+        add_header WWW-Authenticate 'Basic realm="BPMRESTAPI"' always;
+        return 401;
+      }}
+      return 200 '{{"status":"200","data":{{"piid":"$piid","name":"Loan Application:$piid","executionState":"Active","state":"STATE_RUNNING","creationTime":"2026-11-21T16:34:01Z","lastModificationTime":"2026-11-21T21:34:01Z","dueDate":null,"processTemplateName":"Loan Application","processAppName":"Retail Lending","processAppAcronym":"LOAN","snapshotName":null,"tasks":[{{"tkiid":"189489","name":"Review credit report","displayName":"Review credit report","status":"Received","state":"STATE_CLAIMED","assignedTo":"jsmith","assignedToDisplayName":"jsmith","assignedToType":"user","dueTime":"2026-11-25T12:34:01Z","isAtRisk":true}}]}}}}';
+    }}
+  }}
+}}
+"""
+
+UNIQUE_IDS_LUA = """
+local counter = 0
+local base = 0
+function setup(thread)
+  thread:set("base", math.random(1, 999) * 10000000)
+end
+function init(args)
+  base = tonumber(wrk.thread:get("base")) or 0
+end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", "/baw/process-status?process_id=" .. (base + counter))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_tools() -> None:
+    """wrk and nginx from Debian's packages, installed when missing (the bench runs as root here)."""
+    missing = [
+        tool for tool in ("wrk", "nginx") if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
+    ]
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def nginx_binary() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    process: subprocess.Popen
+    cpu_marks: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        fields_ = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self, key: str = "VmHWM") -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+class Bench:
+    def __init__(self, work: Path, duration: float, smoke: bool) -> None:
+        self.work, self.duration, self.smoke = work, duration, smoke
+        self.processes: list[subprocess.Popen] = []
+        self.baw_port = free_port()
+        self.results: dict[str, object] = {"duration_s": duration, "connections": CONNECTIONS, "scenarios": {}}
+
+    # ------------------------------------------------------------------ processes
+
+    def start_nginx(self) -> None:
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(self.work / "ca.pem"))
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        cert.private_key_pem.write_to_path(str(self.work / "server.key"))
+        cert.cert_chain_pems[0].write_to_path(str(self.work / "server.pem"))
+        for log in ("token.log", "token-short.log", "process.log"):
+            (self.work / log).touch()
+        conf = self.work / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(work=self.work, port=self.baw_port, short=SHORT_TOKEN_S))
+        self.processes.append(
+            subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(self.work), "-g", "daemon off;"])
+        )
+        self.wait_port(self.baw_port)
+
+    def start_gateway(self, name: str, **extra: str) -> Target:
+        port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "BAW_BASE_URL": f"https://127.0.0.1:{self.baw_port}",
+            "BAW_CA_BUNDLE": str(self.work / "ca.pem"),
+            "BAW_AUTH": "oauth2",
+            "BAW_CLIENT_ID": "bench",
+            "BAW_CLIENT_SECRET": "bench-secret",
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_LOG_FORMAT": "json",
+            "GATEWAY_DRAIN_S": "0",
+            # One wrk client would otherwise be one rate-limited caller: the bench measures lookups, not 429s.
+            "GATEWAY_RATE_LIMIT_RPS": "1000000",
+            "GATEWAY_RATE_LIMIT_BURST": "1000000",
+            **extra,
+        }
+        log = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, stdout=log, stderr=log)
+        return self.register(name, port, process)
+
+    def start_reference(self, kind: str) -> Target:
+        port = free_port()
+        args = [
+            sys.executable,
+            str(HERE / "references.py"),
+            kind,
+            "--port",
+            str(port),
+            "--baw",
+            f"https://127.0.0.1:{self.baw_port}",
+            "--ca",
+            str(self.work / "ca.pem"),
+        ]
+        process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return self.register(f"reference-{kind}", port, process)
+
+    def register(self, name: str, port: int, process: subprocess.Popen) -> Target:
+        self.processes.append(process)
+        self.wait_port(port)
+        target = Target(name, port, process)
+        asyncio.run(self.get(f"{target.url}/baw/process-status?process_id=1"))  # warm: token, TLS session
+        return target
+
+    def wait_port(self, port: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"nothing listens on {port}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM if process.args[0] != nginx_binary() else signal.SIGQUIT)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # ------------------------------------------------------------------ measuring
+
+    @staticmethod
+    async def get(url: str) -> int:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            await response.read()
+            return response.status
+
+    def baw_calls(self, tokens: str = "token.log") -> tuple[int, int]:
+        """(process lookups, token calls) nginx has logged so far; the short-token gateway has its own log."""
+        count = lambda name: len((self.work / name).read_bytes().splitlines())  # noqa: E731
+        return count("process.log"), count(tokens)
+
+    def wrk(self, target: Target, *, unique: bool, duration: float | None = None) -> dict[str, float]:
+        script = self.work / "unique.lua"
+        script.write_text(UNIQUE_IDS_LUA)
+        path = "/baw/process-status?process_id=23972"
+        args = [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{max(1, round(duration or self.duration))}s",
+            "--latency",
+            "--timeout",
+            "10s",
+        ]
+        if unique:
+            args += ["-s", str(script)]
+        baw_before, token_before = self.baw_calls()
+        cpu_before = target.cpu_seconds()
+        output = subprocess.run([*args, target.url + path], capture_output=True, text=True, check=True).stdout
+        cpu = target.cpu_seconds() - cpu_before
+        baw_after, token_after = self.baw_calls()
+        requests = int(re.search(r"(\d+) requests in", output).group(1))
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        return {
+            "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            "p50_ms": _latency(output, "50%"),
+            "p99_ms": _latency(output, "99%"),
+            "requests": requests,
+            "errors": int(non_2xx.group(1)) if non_2xx else 0,
+            "cpu_s_per_1000": round(1000 * cpu / max(requests, 1), 4),
+            "peak_rss_mb": round(target.rss_mb(), 1),
+            "baw_calls": baw_after - baw_before,
+            "token_calls": token_after - token_before,
+        }
+
+    async def burst(self, target: Target, size: int = 1000) -> dict[str, float]:
+        """`size` simultaneous lookups of one id nobody asked for before."""
+        baw_before, _ = self.baw_calls()
+        piid = str(int(time.time() * 1000) % 10**11)
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one() -> int:
+                async with session.get(f"{target.url}/baw/process-status?process_id={piid}") as response:
+                    await response.read()
+                    return response.status
+
+            started = time.monotonic()
+            statuses = await asyncio.gather(*(one() for _ in range(size)))
+            elapsed = time.monotonic() - started
+        return {
+            "lookups": size,
+            "ok": statuses.count(200),
+            "seconds": round(elapsed, 3),
+            "baw_calls": self.baw_calls()[0] - baw_before,
+        }
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, soak_s: float = 0) -> dict[str, object]:
+        self.start_nginx()
+        gateway = self.start_gateway("gateway")
+        nocache = self.start_gateway("gateway-nocache", GATEWAY_CACHE_TTL_S="0")
+        short = self.start_gateway(
+            "gateway-short-tokens", BAW_TOKEN_URL=f"https://127.0.0.1:{self.baw_port}/oauth2/token-short"
+        )
+        proxy = self.start_reference("proxy")
+        bare = self.start_reference("bare")
+        scenarios = self.results["scenarios"]  # type: ignore[assignment]
+        if soak_s:
+            scenarios["soak"] = self.soak(gateway, soak_s)
+            return self.results
+        scenarios["uncached"] = {
+            "gateway": self.wrk(nocache, unique=True),
+            "reference_proxy": self.wrk(proxy, unique=True),
+        }
+        scenarios["hot_id"] = {
+            "gateway": self.wrk(gateway, unique=False),
+            "reference_bare": self.wrk(bare, unique=False),
+        }
+        scenarios["burst_1000_cold_id"] = asyncio.run(self.burst(gateway))
+        token_run = max(self.duration, 3 * SHORT_TOKEN_S + 2)
+        _, token_before = self.baw_calls("token-short.log")
+        started = time.monotonic()
+        loaded = self.wrk(short, unique=True, duration=token_run)
+        elapsed = time.monotonic() - started
+        scenarios["short_tokens"] = {
+            "gateway": loaded,
+            "token_lifetime_s": SHORT_TOKEN_S,
+            "seconds": round(elapsed, 1),
+            "token_calls": self.baw_calls("token-short.log")[1] - token_before,
+            "token_calls_due_by_time": round(elapsed / (0.76 * SHORT_TOKEN_S), 1),
+        }
+        scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
+        self.results["ratios"] = ratios(scenarios)
+        return self.results
+
+    def memory(self, target: Target, lookups: int) -> dict[str, float]:
+        """Distinct ids until `lookups` were answered: the cache fills to its bound and stays there."""
+        done, chunk = 0, 0
+        while done < lookups:
+            chunk = self.wrk(target, unique=True, duration=max(2.0, self.duration))
+            done += chunk["requests"]
+        return {"lookups": done, "rss_mb": round(target.rss_mb("VmRSS"), 1), "peak_rss_mb": round(target.rss_mb(), 1)}
+
+    def soak(self, target: Target, seconds: float) -> dict[str, object]:
+        samples = []
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            self.wrk(target, unique=True, duration=30)
+            samples.append({"t_s": round(time.monotonic() - started), "rss_mb": round(target.rss_mb("VmRSS"), 1)})
+            print(samples[-1], flush=True)
+        return {"samples": samples, "growth_mb": round(samples[-1]["rss_mb"] - samples[0]["rss_mb"], 1)}
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", output, flags=re.MULTILINE)
+    value, unit = float(match.group(1)), match.group(2)
+    return round(value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
+
+
+def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
+    uncached, hot = scenarios["uncached"], scenarios["hot_id"]
+    burst, tokens, memory = scenarios["burst_1000_cold_id"], scenarios["short_tokens"], scenarios["memory"]
+    throughput = uncached["gateway"]["requests_per_s"] / uncached["reference_proxy"]["requests_per_s"]
+    p99 = uncached["gateway"]["p99_ms"] / uncached["reference_proxy"]["p99_ms"]
+    hot_ratio = hot["gateway"]["requests_per_s"] / hot["reference_bare"]["requests_per_s"]
+    return {
+        "uncached_throughput": {"value": round(throughput, 3), "target": ">= 0.8", "met": throughput >= 0.8},
+        "uncached_p99": {"value": round(p99, 3), "target": "<= 1.5", "met": p99 <= 1.5},
+        "hot_throughput": {"value": round(hot_ratio, 3), "target": ">= 0.7", "met": hot_ratio >= 0.7},
+        "burst_baw_calls": {"value": burst["baw_calls"], "target": "== 1", "met": burst["baw_calls"] == 1},
+        "token_calls_vs_time": {
+            "value": f"{tokens['token_calls']} calls, {tokens['token_calls_due_by_time']} due by time",
+            "target": "about one per lifetime",
+            "met": abs(tokens["token_calls"] - tokens["token_calls_due_by_time"]) <= 2,
+        },
+        "rss_after_lookups": {"value": memory["rss_mb"], "target": "<= 150 MB", "met": memory["rss_mb"] <= 150},
+    }
+
+
+def markdown(results: dict[str, object]) -> str:
+    scenarios = results["scenarios"]  # type: ignore[index]
+    lines = [
+        f"wrk: 2 threads, {results['connections']} connections, {results['duration_s']} s per run.",
+        "",
+        "| scenario | target | req/s | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MB | BAW calls | token calls |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in ("uncached", "hot_id"):
+        for name, row in scenarios[scenario].items():
+            lines.append(
+                f"| {scenario} | {name} | {row['requests_per_s']:.0f} | {row['p50_ms']} | {row['p99_ms']} | "
+                f"{row['cpu_s_per_1000']} | {row['peak_rss_mb']} | {row['baw_calls']} | {row['token_calls']} |"
+            )
+    tokens = scenarios["short_tokens"]
+    row = tokens["gateway"]
+    lines.append(
+        f"| short tokens ({tokens['token_lifetime_s']} s) | gateway | {row['requests_per_s']:.0f} | {row['p50_ms']} | "
+        f"{row['p99_ms']} | {row['cpu_s_per_1000']} | {row['peak_rss_mb']} | {row['baw_calls']} | {tokens['token_calls']} |"
+    )
+    burst, memory = scenarios["burst_1000_cold_id"], scenarios["memory"]
+    lines += [
+        "",
+        f"Burst: {burst['lookups']} simultaneous lookups of one cold id: {burst['ok']} answered 200 in "
+        f"{burst['seconds']} s, {burst['baw_calls']} BAW call(s).",
+        f"Memory: RSS {memory['rss_mb']} MB (peak {memory['peak_rss_mb']} MB) after {memory['lookups']} distinct lookups.",
+        "",
+        "| ratio | value | target | met |",
+        "|---|---|---|---|",
+    ]
+    for name, ratio in results["ratios"].items():  # type: ignore[union-attr]
+        lines.append(f"| {name} | {ratio['value']} | {ratio['target']} | {'yes' if ratio['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--smoke", action="store_true", help="a second or two per scenario: keeps the script working")
+    parser.add_argument(
+        "--soak", type=float, default=0, help="seconds of soak (RSS over time) instead of the scenarios"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT)
+    args = parser.parse_args()
+    ensure_tools()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    duration = 1.0 if args.smoke else args.duration
+    with tempfile.TemporaryDirectory(prefix="baw-bench-") as work:
+        bench = Bench(Path(work), duration, args.smoke)
+        try:
+            results = bench.run(soak_s=args.soak)
+        finally:
+            bench.stop()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench-results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not args.soak:
+        table = markdown(results)
+        (args.out / "bench-results.md").write_text(table)
+        print(table)
+    else:
+        print(json.dumps(results["scenarios"]["soak"], indent=2))  # type: ignore[index]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
