@@ -59,11 +59,46 @@ http {{
         add_header WWW-Authenticate 'Basic realm="BPMRESTAPI"' always;
         return 401;
       }}
-      return 200 '{{"status":"200","data":{{"piid":"$piid","name":"Loan Application:$piid","executionState":"Active","state":"STATE_RUNNING","creationTime":"2026-11-21T16:34:01Z","lastModificationTime":"2026-11-21T21:34:01Z","dueDate":null,"processTemplateName":"Loan Application","processAppName":"Retail Lending","processAppAcronym":"LOAN","snapshotName":null,"tasks":[{{"tkiid":"189489","name":"Review credit report","displayName":"Review credit report","status":"Received","state":"STATE_CLAIMED","assignedTo":"jsmith","assignedToDisplayName":"jsmith","assignedToType":"user","dueTime":"2026-11-25T12:34:01Z","isAtRisk":true}}]}}}}';
+      return 200 '{process_body}';
     }}
   }}
 }}
 """
+
+# What BAW's classic API answers for parts=header (reference/baw-rest.md), the id echoed by nginx.
+PROCESS_BODY = json.dumps(
+    {
+        "status": "200",
+        "data": {
+            "piid": "$piid",
+            "name": "Loan Application:$piid",
+            "executionState": "Active",
+            "state": "STATE_RUNNING",
+            "creationTime": "2026-11-21T16:34:01Z",
+            "lastModificationTime": "2026-11-21T21:34:01Z",
+            "dueDate": None,
+            "processTemplateName": "Loan Application",
+            "processAppName": "Retail Lending",
+            "processAppAcronym": "LOAN",
+            "snapshotName": None,
+            "tasks": [
+                {
+                    "tkiid": "189489",
+                    "name": "Review credit report",
+                    "displayName": "Review credit report",
+                    "status": "Received",
+                    "state": "STATE_CLAIMED",
+                    "assignedTo": "jsmith",
+                    "assignedToDisplayName": "jsmith",
+                    "assignedToType": "user",
+                    "dueTime": "2026-11-25T12:34:01Z",
+                    "isAtRisk": True,
+                }
+            ],
+        },
+    },
+    separators=(",", ":"),
+)
 
 UNIQUE_IDS_LUA = """
 local counter = 0
@@ -144,7 +179,9 @@ class Bench:
         for log in ("token.log", "token-short.log", "process.log"):
             (self.work / log).touch()
         conf = self.work / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(work=self.work, port=self.baw_port, short=SHORT_TOKEN_S))
+        conf.write_text(
+            NGINX_CONF.format(work=self.work, port=self.baw_port, short=SHORT_TOKEN_S, process_body=PROCESS_BODY)
+        )
         self.processes.append(
             subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(self.work), "-g", "daemon off;"])
         )
@@ -385,15 +422,17 @@ def markdown(results: dict[str, object]) -> str:
     tokens = scenarios["short_tokens"]
     row = tokens["gateway"]
     lines.append(
-        f"| short tokens ({tokens['token_lifetime_s']} s) | gateway | {row['requests_per_s']:.0f} | {row['p50_ms']} | "
-        f"{row['p99_ms']} | {row['cpu_s_per_1000']} | {row['peak_rss_mb']} | {row['baw_calls']} | {tokens['token_calls']} |"
+        f"| short tokens ({tokens['token_lifetime_s']} s) | gateway | {row['requests_per_s']:.0f} | "
+        f"{row['p50_ms']} | {row['p99_ms']} | {row['cpu_s_per_1000']} | {row['peak_rss_mb']} | "
+        f"{row['baw_calls']} | {tokens['token_calls']} |"
     )
     burst, memory = scenarios["burst_1000_cold_id"], scenarios["memory"]
     lines += [
         "",
         f"Burst: {burst['lookups']} simultaneous lookups of one cold id: {burst['ok']} answered 200 in "
         f"{burst['seconds']} s, {burst['baw_calls']} BAW call(s).",
-        f"Memory: RSS {memory['rss_mb']} MB (peak {memory['peak_rss_mb']} MB) after {memory['lookups']} distinct lookups.",
+        f"Memory: RSS {memory['rss_mb']} MB (peak {memory['peak_rss_mb']} MB) after {memory['lookups']} "
+        "distinct lookups.",
         "",
         "| ratio | value | target | met |",
         "|---|---|---|---|",
