@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -18,6 +19,8 @@ from prometheus_client.process_collector import ProcessCollector
 # A proxy's latencies: a cache hit takes a millisecond, BAW may take tens of seconds (hosts give up at 45 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Any other method is labelled OTHER, so a client inventing methods cannot grow the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 @dataclass
@@ -65,6 +68,22 @@ class Metrics:
         self.cache_lookups = Counter(
             "gateway_cache_lookups", "Lookup cache results.", ["result", "surface"], registry=r
         )
+
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count and time one inbound request. Label children are looked up once per (route, method, status):
+        the set is bounded (route templates, known methods, status codes), and the lookup costs per request."""
+        method = method if method in _METHODS else "OTHER"
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = self._http_children[key] = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable
+from typing import Any, Callable
 
 from cachetools import TLRUCache
 
@@ -37,6 +37,15 @@ class CacheResult(StrEnum):
 class Lookup:
     instance: ProcessInstance
     cache: CacheResult
+    # Shared by every hit on the same cache entry: callers keep what they derive from the instance (the
+    # rendered answer) here, so a hot id is rendered once per TTL rather than once per request.
+    memo: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    instance: ProcessInstance
+    memo: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +67,12 @@ class ProcessService:
     ) -> None:
         self._client, self._metrics = client, metrics
         self._ttl_s, self._not_found_ttl_s = ttl_s, not_found_ttl_s
-        self._cache: TLRUCache[str, ProcessInstance | NotFound] | None = (
+        self._cache: TLRUCache[str, _Entry | NotFound] | None = (
             TLRUCache(maxsize=max_entries, ttu=self._expires, timer=clock) if ttl_s > 0 else None
         )
-        self._in_flight: dict[str, asyncio.Task[ProcessInstance]] = {}
+        self._in_flight: dict[str, asyncio.Task[_Entry]] = {}
 
-    def _expires(self, key: str, value: ProcessInstance | NotFound, now: float) -> float:
+    def _expires(self, key: str, value: _Entry | NotFound, now: float) -> float:
         return now + (self._not_found_ttl_s if isinstance(value, NotFound) else self._ttl_s)
 
     async def lookup(self, process_id: str) -> Lookup:
@@ -73,7 +82,7 @@ class ProcessService:
             self._metrics.cache_result(CacheResult.HIT)
             if isinstance(cached, NotFound):
                 raise cached
-            return Lookup(cached, CacheResult.HIT)
+            return Lookup(cached.instance, CacheResult.HIT, cached.memo)
         call = self._in_flight.get(process_id)
         result = CacheResult.COALESCED
         if call is None:
@@ -84,17 +93,18 @@ class ProcessService:
             call.add_done_callback(_retrieve)
             self._in_flight[process_id] = call
         self._metrics.cache_result(result)
-        return Lookup(await asyncio.shield(call), result)
+        entry = await asyncio.shield(call)
+        return Lookup(entry.instance, result, entry.memo)
 
-    async def _call_baw(self, process_id: str) -> ProcessInstance:
+    async def _call_baw(self, process_id: str) -> _Entry:
         try:
-            instance = await self._client.process_details(process_id)
+            entry = _Entry(await self._client.process_details(process_id), {})
         except NotFound as exc:
             self._remember(process_id, exc)
             raise
         else:
-            self._remember(process_id, instance)
-            return instance
+            self._remember(process_id, entry)
+            return entry
         finally:
             del self._in_flight[process_id]
 
@@ -123,12 +133,12 @@ class ProcessService:
     async def overview(self, app: str | None) -> dict[ProcessStatus, int]:
         return await self._client.status_overview(app)
 
-    def _remember(self, process_id: str, value: ProcessInstance | NotFound) -> None:
+    def _remember(self, process_id: str, value: _Entry | NotFound) -> None:
         if self._cache is not None and (self._not_found_ttl_s > 0 or not isinstance(value, NotFound)):
             self._cache[process_id] = value
 
 
-def _retrieve(call: asyncio.Task[ProcessInstance]) -> None:
+def _retrieve(call: asyncio.Task[_Entry]) -> None:
     """Mark the outcome as seen, so a failure whose waiters all went away is not reported as unhandled."""
     if not call.cancelled():
         call.exception()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
-import uuid
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -42,7 +42,8 @@ def error_response(
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Keep a sane incoming X-Request-ID (a proxy's or the host's), else make one; echo it on the answer."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # 128 random bits as hex: unique enough to correlate logs, without uuid4's object and syscall per request.
+    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     try:

@@ -10,9 +10,7 @@ gateway's error code and message, never a JSON-RPC error and never a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp_tiny_mcp import CallToolResult, Endpoint, Registry, TextContent
@@ -26,7 +24,7 @@ from gateway.keys import PROCESS_SERVICE
 from gateway.service import ProcessService
 from gateway.web.openapi import json_schema
 from gateway.web.rest import validation_message
-from gateway.web.tools import TOOLS, Tool
+from gateway.web.tools import TOOLS, Rendered, Tool
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +41,21 @@ class Arguments(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def _result(body: dict[str, Any], *, error: bool = False) -> CallToolResult:
-    return CallToolResult(content=[TextContent(text=json.dumps(body))], structured_content=body, is_error=error)
+def _result(rendered: Rendered, *, error: bool = False) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(text=rendered.body.decode())], structured_content=rendered.answer, is_error=error
+    )
 
 
 def _failure(code: str, message: str) -> CallToolResult:
-    return _result({"error": {"code": code, "message": message}}, error=True)
+    return _result(Rendered({"error": {"code": code, "message": message}}), error=True)
 
 
 def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
     async def call(args: Arguments, service: ProcessService) -> CallToolResult:
         try:
-            query = tool.query.load(args.model_extra or {})
-            answer, _ = await tool.run(service, query)
+            rendered, _ = await tool.run(service, tool.query.load(args.model_extra or {}))
+            return _result(rendered)
         except ValidationError as exc:
             return _failure("invalid_request", validation_message(exc).replace("Invalid query", "Invalid arguments"))
         except GatewayError as exc:
@@ -63,7 +63,6 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
         except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
             log.exception("MCP tool %s failed unexpectedly", tool.name)
             return _failure("internal_error", "The gateway failed unexpectedly. Quote the request id to the operator.")
-        return _result(answer)
 
     call.__name__ = tool.name
     return call

@@ -40,9 +40,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         current_tally.reset(token)
         elapsed = time.perf_counter() - started
         route = route_label(request)
-        metrics = request.app[METRICS]
-        metrics.http_requests.labels(route, request.method, str(status)).inc()
-        metrics.http_duration.labels(route, request.method).observe(elapsed)
+        request.app[METRICS].http_request(route, request.method, status, elapsed)
         access_log.log(
             logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
             "%s %s %d %.1f ms",

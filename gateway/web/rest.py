@@ -34,8 +34,8 @@ def load_query(schema: Schema, data: Any) -> dict[str, Any]:
 def rest_handler(tool: Tool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         query = load_query(tool.query, request.query)
-        answer, headers = await tool.run(request.app[PROCESS_SERVICE], query)
-        return web.json_response(answer, headers=headers)
+        rendered, headers = await tool.run(request.app[PROCESS_SERVICE], query)
+        return web.Response(body=rendered.body, content_type="application/json", headers=headers)
 
     handler.__name__ = tool.name
     described = docs(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Awaitable, Callable
@@ -14,7 +15,24 @@ from gateway.service import CacheResult, ProcessService
 from gateway.summary import describe_failure, describe_process, describe_task
 from gateway.web import schemas as s
 
-Answer = tuple[dict[str, Any], dict[str, str]]  # the JSON answer, extra response headers
+
+class Rendered:
+    """An answer and, encoded on first use, its JSON bytes (reused for every request served the same answer)."""
+
+    __slots__ = ("answer", "_body")
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = json.dumps(self.answer).encode()
+        return self._body
+
+
+Answer = tuple[Rendered, dict[str, str]]  # the answer, extra response headers
 
 
 @dataclass(frozen=True)
@@ -47,9 +65,12 @@ _process_status = s.ProcessStatusSchema()
 
 async def _get_process_status(service: ProcessService, query: dict[str, Any]) -> Answer:
     lookup = await service.lookup(query["process_id"])
-    answer = _process_status.dump(lookup.instance)
-    answer["summary"] = describe_process(lookup.instance)
-    return answer, {"Cache-Status": cache_status(lookup.cache)}
+    rendered = lookup.memo.get("process_status")
+    if rendered is None:
+        answer = _process_status.dump(lookup.instance)
+        answer["summary"] = describe_process(lookup.instance)
+        rendered = lookup.memo["process_status"] = Rendered(answer)
+    return rendered, {"Cache-Status": cache_status(lookup.cache)}
 
 
 _WHICH = {"open": "active", "closed": "completed", "all": "all"}
@@ -60,7 +81,7 @@ async def _list_process_tasks(service: ProcessService, query: dict[str, Any]) ->
     offset, limit = query["cursor"], query["limit"]
     page = await service.tasks(query["process_id"], _WHICH[query["state"]], limit=limit, offset=offset)
     answer = {"process_id": query["process_id"], "state": query["state"], "total": page.total, "tasks": page.tasks}
-    return _task_page.dump(answer) | _page(offset, limit, page.total), {}
+    return Rendered(_task_page.dump(answer) | _page(offset, limit, page.total)), {}
 
 
 _task_details = s.TaskDetailsSchema()
@@ -90,7 +111,7 @@ async def _get_task(service: ProcessService, query: dict[str, Any]) -> Answer:
             "summary": describe_task(details),
         }
     )
-    return answer, {}
+    return Rendered(answer), {}
 
 
 _failure = s.ProcessFailureSchema()
@@ -109,7 +130,7 @@ async def _explain_process_failure(service: ProcessService, query: dict[str, Any
             "summary": describe_failure(failure),
         }
     )
-    return answer, {}
+    return Rendered(answer), {}
 
 
 _search = s.SearchAnswerSchema()
@@ -135,7 +156,7 @@ async def _search_processes(service: ProcessService, query: dict[str, Any]) -> A
     hits = await service.search(filters, query.get("name_contains"))
     offset, limit = query["cursor"], query["limit"]
     answer = _search.dump({"total": len(hits), "processes": hits[offset : offset + limit]})
-    return answer | _page(offset, limit, len(hits)), {}
+    return Rendered(answer | _page(offset, limit, len(hits))), {}
 
 
 _overview = s.OverviewSchema()
@@ -144,7 +165,7 @@ _overview = s.OverviewSchema()
 async def _process_status_overview(service: ProcessService, query: dict[str, Any]) -> Answer:
     counts = await service.overview(query.get("app"))
     shown = {str(status): count for status, count in counts.items() if count or status is not ProcessStatus.UNKNOWN}
-    return _overview.dump({"app": query.get("app"), "counts": shown, "total": sum(counts.values())}), {}
+    return Rendered(_overview.dump({"app": query.get("app"), "counts": shown, "total": sum(counts.values())})), {}
 
 
 TOOLS: tuple[Tool, ...] = (
