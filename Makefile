@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test spec lint deploy-check image clean
+.PHONY: run test spec lint deploy-check image bench soak clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ deploy-check: $(STAMP) ## render every kustomize overlay and validate it against
 	  $(BIN)/kubectl kustomize $$overlay > $(VENV)/rendered.yaml || exit 1; \
 	  $(BIN)/kubernetes-validate --strict --quiet $(VENV)/rendered.yaml || exit 1; \
 	done
+
+bench: $(STAMP) ## gateway vs references side by side (installs wrk and nginx with apt-get when missing)
+	$(BIN)/python tests/perf/bench.py
+
+soak: $(STAMP) ## 10 minutes of distinct lookups: RSS over time must stay flat
+	$(BIN)/python tests/perf/bench.py --soak 600 --out .soak
 
 image: ## build the container image (needs a Docker engine; none runs on the CI machines)
 	docker build -f deploy/Dockerfile -t $(IMAGE) .

@@ -1,0 +1,35 @@
+"""Keeps `make bench` working: the whole harness for a second or two per scenario. It asserts that every
+scenario ran and reported, never anything about speed (these machines are shared and noisy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).with_name("bench.py")
+
+
+def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--smoke", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "bench-results.json").read_text())
+    scenarios = report["scenarios"]
+    assert set(scenarios) == {"uncached", "hot_id", "burst_1000_cold_id", "short_tokens", "memory"}
+    for scenario, targets in (("uncached", {"gateway", "reference_proxy"}), ("hot_id", {"gateway", "reference_bare"})):
+        assert set(scenarios[scenario]) == targets
+        for row in scenarios[scenario].values():
+            assert row["requests"] > 0 and row["errors"] == 0 and row["p99_ms"] > 0
+    assert scenarios["burst_1000_cold_id"]["ok"] == 1000
+    assert set(report["ratios"]) == {
+        "uncached_throughput",
+        "uncached_p99",
+        "hot_throughput",
+        "burst_baw_calls",
+        "token_calls_vs_time",
+        "rss_after_lookups",
+    }
+    assert "| ratio | value | target | met |" in (tmp_path / "bench-results.md").read_text()
