@@ -39,11 +39,14 @@ async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -
     declared = response.content_length
     if declared is not None and declared > limit:
         raise BawError(f"{target} answered with {declared} bytes, more than the {limit} the gateway accepts.")
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
+    if declared is not None:
+        body: bytes | bytearray = await response.read()  # aiohttp stops at Content-Length
+    else:  # chunked: count as it streams
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
     try:
         return json.loads(body)
     except ValueError:

@@ -77,7 +77,10 @@ class ConcurrencyCap:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         try:
-            await asyncio.wait_for(self._slots.acquire(), self._wait_s)
+            if self._slots.locked():  # only a call that has to queue pays for wait_for's timer task
+                await asyncio.wait_for(self._slots.acquire(), self._wait_s)
+            else:
+                await self._slots.acquire()
         except TimeoutError:
             raise BawUnavailable(
                 f"The gateway already has {self._limit} calls to BAW in flight; try again shortly.", retry_after=1
