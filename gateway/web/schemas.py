@@ -9,17 +9,28 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 PROCESS_ID_HELP = "a BAW process instance id: 1 to 12 digits such as 23972 (a '2072.' prefix is accepted)"
-_PROCESS_ID = re.compile(r"^(?:2072\.)?([0-9]{1,12})$", re.ASCII)
+TASK_ID_HELP = "a BAW task id (tkiid): 1 to 12 digits such as 189489 (a '2078.' prefix is accepted)"
 
 
-class ProcessId(fields.String):
-    """Digits only, so that no input can change the path of the upstream URL; the v2 `2072.` prefix is dropped."""
+class BawId(fields.String):
+    """Digits only, so that no input can change the path of the upstream URL; the v2 API's type prefix
+    (`2072.` for instances, `2078.` for tasks) is accepted and dropped."""
+
+    def __init__(self, *, prefix: str, help_text: str, example: str, purpose: str, **kwargs: Any) -> None:
+        self._pattern = re.compile(rf"^(?:{re.escape(prefix)}\.)?([0-9]{{1,12}})$", re.ASCII)
+        self._help_text = help_text
+        metadata = {"description": f"{purpose}: {help_text}.", "example": example, "pattern": self._pattern.pattern}
+        super().__init__(required=True, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        match = _PROCESS_ID.match(super()._deserialize(value, attr, data, **kwargs).strip())
+        match = self._pattern.match(super()._deserialize(value, attr, data, **kwargs).strip())
         if match is None:
-            raise ValidationError(f"expected {PROCESS_ID_HELP}")
+            raise ValidationError(f"expected {self._help_text}")
         return match.group(1)
+
+
+def process_id_field(example: str = "23972", purpose: str = "The instance") -> BawId:
+    return BawId(prefix="2072", help_text=PROCESS_ID_HELP, example=example, purpose=purpose)
 
 
 class UtcDateTime(fields.DateTime):
@@ -49,14 +60,7 @@ class Query(Schema):
 
 
 class ProcessStatusQuery(Query):
-    process_id = ProcessId(
-        required=True,
-        metadata={
-            "description": f"The instance to look up: {PROCESS_ID_HELP}.",
-            "example": "23972",
-            "pattern": _PROCESS_ID.pattern,
-        },
-    )
+    process_id = process_id_field(purpose="The instance to look up")
 
 
 class OpenTaskSchema(Schema):
@@ -114,16 +118,6 @@ class ErrorSchema(Schema):
 
 MAX_PAGE = 50
 _DIGITS = re.compile(r"^[0-9]{1,12}$", re.ASCII)
-TASK_ID_HELP = "a BAW task id (tkiid): 1 to 12 digits such as 189489 (a '2078.' prefix is accepted)"
-_TASK_ID = re.compile(r"^(?:2078\.)?([0-9]{1,12})$", re.ASCII)
-
-
-class TaskId(fields.String):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        match = _TASK_ID.match(super()._deserialize(value, attr, data, **kwargs).strip())
-        if match is None:
-            raise ValidationError(f"expected {TASK_ID_HELP}")
-        return match.group(1)
 
 
 class Cursor(fields.String):
@@ -145,14 +139,7 @@ _CURSOR = Cursor(load_default=0, metadata={"description": "next_cursor from the 
 
 
 class ProcessTasksQuery(Query):
-    process_id = ProcessId(
-        required=True,
-        metadata={
-            "description": f"The instance: {PROCESS_ID_HELP}.",
-            "example": "23972",
-            "pattern": _PROCESS_ID.pattern,
-        },
-    )
+    process_id = process_id_field()
     state = fields.String(
         load_default="open",
         validate=validate.OneOf(["open", "closed", "all"]),
@@ -163,10 +150,7 @@ class ProcessTasksQuery(Query):
 
 
 class TaskQuery(Query):
-    task_id = TaskId(
-        required=True,
-        metadata={"description": f"The task: {TASK_ID_HELP}.", "example": "189489", "pattern": _TASK_ID.pattern},
-    )
+    task_id = BawId(prefix="2078", help_text=TASK_ID_HELP, example="189489", purpose="The task")
     include_variables = fields.Boolean(
         load_default=False,
         metadata={"description": "Also return the task's business data (variables). Only when the user needs it."},
@@ -174,10 +158,7 @@ class TaskQuery(Query):
 
 
 class ProcessFailureQuery(Query):
-    process_id = ProcessId(
-        required=True,
-        metadata={"description": f"The instance: {PROCESS_ID_HELP}.", "example": "881", "pattern": _PROCESS_ID.pattern},
-    )
+    process_id = process_id_field(example="881")
 
 
 STATUS_WORDS = ["active", "completed", "failed", "terminated", "suspended", "did_not_start"]
