@@ -72,9 +72,11 @@ def test_secrets_arrive_as_files_through_the_file_variables(rendered) -> None:
     _, documents = rendered
     container = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item["value"] for item in container["env"]}
+    assert not {"BAW_CLIENT_SECRET", "BAW_PASSWORD", "BAW_API_KEY", "GATEWAY_API_KEYS"} & set(env)
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
     assert env["BAW_CLIENT_SECRET_FILE"].startswith(mounts["credentials"])
     assert env["BAW_CA_BUNDLE"].startswith(mounts["ca"])
+    assert env["GATEWAY_API_KEYS_FILE"].startswith(mounts["api-keys"])
     assert "BAW_CLIENT_SECRET" not in documents["ConfigMap"]["data"]
 
 

@@ -144,3 +144,17 @@ async def test_every_handshake_revision_is_negotiated(gateway, version: str) -> 
     assert body["result"]["protocolVersion"] == version
     assert "tools" in body["result"]["capabilities"]
     assert body["result"]["serverInfo"]["name"] == "baw-gateway"
+
+
+async def test_an_unexpected_fault_never_shows_its_internals(gateway, monkeypatch) -> None:
+    async def broken(self, app):  # noqa: ANN001
+        raise RuntimeError("boom at /opt/secret/path.py line 42")
+
+    monkeypatch.setattr("gateway.service.ProcessService.overview", broken)
+    async with Client(_url(gateway), mode="auto") as client:
+        result = await client.call_tool("process_status_overview", {})
+    assert result.is_error and result.structured_content["error"]["code"] == "internal_error"
+    rest = await gateway.get("/baw/process-overview")
+    assert rest.status == 500 and (await rest.json())["error"]["code"] == "internal_error"
+    for text in (str(result), await rest.text()):
+        assert "boom" not in text and "secret" not in text and "Traceback" not in text
