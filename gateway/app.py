@@ -63,11 +63,10 @@ def create_app(settings: Settings) -> web.Application:
     app[LIFECYCLE] = Lifecycle()
     app[API_KEYS] = ApiKeys(settings.api_keys)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
-    if not app[API_KEYS].enabled:
-        log.warning("GATEWAY_API_KEYS is not set: /baw/ lookups are open to anyone who can reach this port")
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
+    app.on_startup.append(warn_if_open)
 
     add_routes(app)
     app[OPENAPI_DOCUMENT] = plugin.encode(build_openapi(app.router, settings))
@@ -128,3 +127,8 @@ async def wire_services(app: web.Application) -> None:
         not_found_ttl_s=settings.cache_not_found_ttl_s,
         max_entries=settings.cache_max_entries,
     )
+
+
+async def warn_if_open(app: web.Application) -> None:
+    if not app[API_KEYS].enabled:
+        log.warning("GATEWAY_API_KEYS is not set: /baw/ and /mcp are open to anyone who can reach this port")
