@@ -4,7 +4,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.baw.models import ProcessStatus, normalise_status, parse_process_details
+from gateway.baw.models import (
+    ProcessStatus,
+    normalise_status,
+    parse_process_details,
+    parse_process_search,
+    parse_runtime_failures,
+    parse_status_overview,
+    parse_task_details,
+    parse_task_page,
+)
 from gateway.errors import BawError
 from gateway.summary import describe_process
 
@@ -152,3 +161,63 @@ def test_summary_of_a_failed_instance_says_why_and_caps_the_task_list() -> None:
         "Process instance 881 has failed (Supplier blocked); 5 open tasks: T0, unassigned; T1, unassigned; "
         "T2, unassigned; and 2 more."
     )
+
+
+def test_task_page_total_is_never_below_what_was_returned() -> None:
+
+    page = parse_task_page({"data": {"total": "many", "tasks": [{"tkiid": "1"}, {"tkiid": "2"}, "junk"]}})
+    assert page.total == 2 and [task.task_id for task in page.tasks] == ["1", "2"]
+
+
+def test_task_details_keep_variables_only_when_asked() -> None:
+
+    body = {"data": {"tkiid": "9", "piid": "23972", "bpdName": "Loan", "data": {"variables": {"ssn": "x"}}}}
+    assert parse_task_details(body, with_variables=False).variables is None
+    details = parse_task_details(body, with_variables=True)
+    assert details.variables == {"ssn": "x"} and (details.process_id, details.process_name) == ("23972", "Loan")
+    with pytest.raises(BawError):
+        parse_task_details({"data": {"name": "no id"}}, with_variables=False)
+
+
+def test_runtime_failures_drop_traces() -> None:
+
+    (failure,) = parse_runtime_failures(
+        {
+            "data": {
+                "runtimeErrors": [
+                    {
+                        "errorMessage": "ERP down",
+                        "taskId": "5",
+                        "stepName": "Post",
+                        "timestamp": "2026-11-19T22:02:33Z",
+                        "javaTrace": "at com.ibm.Secret(Secret.java:1)",
+                        "jsTrace": "line 12",
+                    }
+                ]
+            }
+        }
+    )
+    assert (failure.message, failure.task_id, failure.step) == ("ERP down", "5", "Post")
+    assert "Secret.java" not in repr(failure)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"Active": 3, "Did_not_Start": 1, "Failed": 2, "Weird": 4},
+        {"statusCounts": {"Active": 3, "Did_not_Start": 1, "Failed": 2, "Weird": 4}},
+    ],
+)
+def test_status_overview_is_normalised_whichever_shape(data) -> None:
+
+    overview = parse_status_overview({"data": data})
+    assert overview[ProcessStatus.ACTIVE] == 3 and overview[ProcessStatus.DID_NOT_START] == 1
+    assert overview[ProcessStatus.FAILED] == 2 and overview[ProcessStatus.UNKNOWN] == 4
+
+
+def test_search_hits_without_an_id_are_skipped() -> None:
+
+    hits = parse_process_search(
+        {"data": {"processes": [{"piid": "1", "executionState": "Completed", "bpdName": "Claim"}, {"name": "no id"}]}}
+    )
+    assert [(hit.process_id, hit.status, hit.process_name) for hit in hits] == [("1", ProcessStatus.COMPLETED, "Claim")]
