@@ -10,9 +10,12 @@ from gateway.keys import CREDENTIALS, LIFECYCLE, METRICS
 from gateway.metrics import CONTENT_TYPE
 
 
+LIVE = {"status": "ok", "checks": {"event_loop": {"ok": True}}}
+
+
 async def livez(request: web.Request) -> web.Response:
     """200 while the event loop serves; no dependency is checked (a BAW outage must not restart us)."""
-    return web.json_response({"status": "ok"})
+    return web.json_response(LIVE)
 
 
 async def readyz(request: web.Request) -> web.Response:
