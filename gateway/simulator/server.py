@@ -371,10 +371,11 @@ def _selected(state: SimulatorState, query: Any) -> list[dict[str, Any]]:
     app = query.get("projectFilter")
     statuses = {word.strip().lower() for word in query.get("statusFilter", "").split(",") if word.strip()}
     after, before = query.get("modifiedAfter"), query.get("modifiedBefore")
-    return [
+    return [  # like BAW, searches and counts show only what the caller may read
         instance
         for instance in state.instances.values()
-        if (not app or instance["processAppAcronym"] == app)
+        if instance["piid"] not in FORBIDDEN
+        and (not app or instance["processAppAcronym"] == app)
         and (not statuses or instance["executionState"].lower() in statuses)
         and (not after or instance["lastModificationTime"] >= after)
         and (not before or instance["lastModificationTime"] <= before)
