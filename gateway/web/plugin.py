@@ -66,12 +66,17 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
-_SWAGGER_PAGE = (SWAGGER_UI / "index.html").read_text(encoding="utf-8")
+# aiohttp-apispec's Swagger UI page, pointed at our assets and our document once, at import.
+_SWAGGER_PAGE = (
+    (SWAGGER_UI / "index.html")
+    .read_text(encoding="utf-8")
+    .replace("{{ static }}", SWAGGER_UI_PREFIX)
+    .replace("{{ path }}", "/openapi.json")
+)
 
 
 async def swagger_ui(request: web.Request) -> web.Response:
-    page = _SWAGGER_PAGE.replace("{{ static }}", SWAGGER_UI_PREFIX).replace("{{ path }}", "/openapi.json")
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=_SWAGGER_PAGE, content_type="text/html")
 
 
 async def logo(request: web.Request) -> web.FileResponse:

@@ -124,8 +124,15 @@ async def test_oversized_request_lines_and_headers_are_refused(gateway) -> None:
 
 
 async def test_a_large_body_is_refused_with_413(gateway) -> None:
-    response = await gateway.post("/baw/process-status", data=b"x" * (200 * 1024))
-    assert response.status in (405, 413)
+    padding = "x" * (200 * 1024)
+    response = await gateway.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "pad": padding},
+        headers={"Accept": "application/json, text/event-stream"},
+    )
+    assert response.status == 413
+    assert (await response.json())["error"]["code"] == "request_too_large"
+    assert (await gateway.get("/livez")).status == 200
 
 
 async def test_raw_garbage_on_the_socket_does_not_hurt(gateway) -> None:
