@@ -33,7 +33,6 @@ from gateway.baw.resilience import (
     CircuitBreaker,
     ConcurrencyCap,
     backoff_delay,
-    counts_against_baw,
 )
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
@@ -148,7 +147,7 @@ class BawClient:
             try:
                 body = await self._authorized_call(method, operation, url, params, subject)
             except GatewayError as exc:
-                self._breaker.record(baw_failed=counts_against_baw(exc))
+                self._breaker.record_error(exc)
                 raise
             except BaseException:
                 self._breaker.abandon()

@@ -23,11 +23,6 @@ def backoff_delay(attempt: int, *, jitter: float) -> float:
     return jitter * min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)
 
 
-def counts_against_baw(error: GatewayError) -> bool:
-    """What trips the breaker: BAW failing (5xx, unusable answers, timeouts, unreachable), not a 4xx answer."""
-    return error.status >= 502 and not isinstance(error, NoCredential)
-
-
 class CircuitBreaker:
     """After `threshold` consecutive failures BAW is left alone for `cooldown_s`; then one probe call decides."""
 
@@ -62,8 +57,16 @@ class CircuitBreaker:
         if self._failures >= self._threshold or self._opened_at is not None:
             self._opened_at = self._clock()
 
+    def record_error(self, error: GatewayError) -> None:
+        """BAW failing (5xx, unusable answers, timeouts, unreachable) counts against it; a 4xx answer shows BAW
+        is up; a missing credential never reached BAW and decides nothing."""
+        if isinstance(error, NoCredential):
+            self.abandon()
+        else:
+            self.record(baw_failed=error.status >= 502)
+
     def abandon(self) -> None:
-        """The call was cancelled (the caller went away): it decided nothing."""
+        """The call was cancelled (the caller went away) or never reached BAW: it decided nothing."""
         self._probing = False
 
 

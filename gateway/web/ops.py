@@ -9,7 +9,6 @@ from aiohttp import web
 from gateway.keys import CREDENTIALS, LIFECYCLE, METRICS
 from gateway.metrics import CONTENT_TYPE
 
-
 LIVE = {"status": "ok", "checks": {"event_loop": {"ok": True}}}
 
 

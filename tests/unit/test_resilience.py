@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from gateway.baw.resilience import RETRY_CAP_S, CircuitBreaker, ConcurrencyCap, backoff_delay, counts_against_baw
+from gateway.baw.resilience import RETRY_CAP_S, CircuitBreaker, ConcurrencyCap, backoff_delay
 from gateway.errors import BawError, BawTimeout, BawUnavailable, NoCredential, NotFound
 
 
@@ -24,10 +24,19 @@ def test_backoff_is_full_jitter_and_capped() -> None:
 
 
 def test_only_baw_failures_count_against_it() -> None:
-    assert counts_against_baw(BawError("5xx")) and counts_against_baw(BawTimeout("slow"))
-    assert counts_against_baw(BawUnavailable("refused"))
-    assert not counts_against_baw(NotFound("no such instance"))
-    assert not counts_against_baw(NoCredential("token endpoint down"))
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, cooldown_s=15, clock=clock)
+    for error in (BawError("5xx"), BawTimeout("slow"), BawUnavailable("refused")):
+        breaker.before_call()
+        breaker.record_error(error)
+    assert breaker.is_open
+    clock.now += 15
+    breaker.before_call()  # the probe ...
+    breaker.record_error(NoCredential("token endpoint down"))  # ... never reached BAW: it decides nothing
+    assert breaker.is_open
+    breaker.before_call()  # so the next call probes
+    breaker.record_error(NotFound("no such instance"))  # a 4xx answer: BAW is up
+    assert not breaker.is_open
 
 
 def test_breaker_opens_after_n_failures_fails_fast_then_one_probe_decides() -> None:
