@@ -7,6 +7,7 @@ failures never. Concurrent lookups of one id share one BAW call, and its failure
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +24,7 @@ from gateway.baw.models import (
     TaskDetails,
     TaskPage,
 )
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.metrics import Metrics
 
 
@@ -81,7 +82,7 @@ class ProcessService:
         if cached is not None:
             self._metrics.cache_result(CacheResult.HIT)
             if isinstance(cached, NotFound):
-                raise cached
+                raise copy.copy(cached)
             return Lookup(cached.instance, CacheResult.HIT, cached.memo)
         call = self._in_flight.get(process_id)
         result = CacheResult.COALESCED
@@ -93,7 +94,11 @@ class ProcessService:
             call.add_done_callback(_retrieve)
             self._in_flight[process_id] = call
         self._metrics.cache_result(result)
-        entry = await asyncio.shield(call)
+        try:
+            entry = await asyncio.shield(call)
+        except GatewayError as exc:
+            # A copy per waiter: re-raising the one shared instance would pile every waiter's traceback onto it.
+            raise copy.copy(exc) from None
         return Lookup(entry.instance, result, entry.memo)
 
     async def _call_baw(self, process_id: str) -> _Entry:
