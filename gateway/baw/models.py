@@ -172,7 +172,7 @@ class TaskPage:
 @dataclass(frozen=True, slots=True)
 class TaskDetails:
     task: Task
-    state_since: datetime | None  # activation time
+    activated_at: datetime | None
     completed_at: datetime | None
     at_risk_at: datetime | None
     priority: str | None
@@ -232,7 +232,7 @@ def parse_task_details(body: Any, *, with_variables: bool) -> TaskDetails:
     variables = data.get("data", {}).get("variables") if isinstance(data.get("data"), dict) else None
     return TaskDetails(
         task=_task(data),
-        state_since=_time(data.get("activationTime")),
+        activated_at=_time(data.get("activationTime")),
         completed_at=_time(data.get("completionTime")),
         at_risk_at=_time(data.get("atRiskTime")),
         priority=_text(data.get("priorityName")),

@@ -104,7 +104,7 @@ async def _get_task(service: ProcessService, query: dict[str, Any]) -> Answer:
             "process_id": details.process_id,
             "process_name": details.process_name,
             "priority": details.priority,
-            "activated_at": details.state_since,
+            "activated_at": details.activated_at,
             "at_risk_at": details.at_risk_at,
             "completed_at": details.completed_at,
             "variables": details.variables,
