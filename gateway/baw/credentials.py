@@ -10,25 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
-import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 import aiohttp
-from yarl import URL
 
-from gateway.baw.http import display_url, read_json, upstream_errors
+from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
 from gateway.config import Secret, Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
 
 log = logging.getLogger(__name__)
-
-_TOKEN_BODY_LIMIT = 64 * 1024
-_DEFAULT_LIFETIME_S = 3600.0  # a token whose lifetime cannot be read is renewed hourly
 
 
 class CredentialProvider(Protocol):
@@ -48,19 +41,6 @@ class CredentialProvider(Protocol):
 
     async def run(self) -> None:
         """Background work for the application's lifetime (token renewal); returns at once if there is none."""
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    authorization: str = field(repr=False)
-    expires_at: float
-    lifetime: float
-
-
-class TokenSource(Protocol):
-    target: str
-
-    async def fetch(self) -> Token: ...
 
 
 # ----------------------------------------------------------------------------------------------- static
@@ -210,163 +190,6 @@ class RenewingCredential:
                 outcome.set_result(None)
             self._wake.clear()
             await self._sleep(delay, self._wake)
-
-
-# ------------------------------------------------------------------------------------------ token sources
-
-
-class OAuth2ClientCredentials:
-    """OAuth2 client credentials grant (RFC 6749 §4.4) with the secret in the form body."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        token_url: URL,
-        client_id: str,
-        client_secret: Secret,
-        scope: str | None,
-        timeout_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._session, self._url = session, token_url
-        self._client_id, self._client_secret, self._scope = client_id, client_secret, scope
-        self._timeout_s, self._clock = timeout_s, clock
-        self.target = f"the OAuth2 token endpoint {display_url(token_url)}"
-
-    async def fetch(self) -> Token:
-        form = {"grant_type": "client_credentials", "client_id": self._client_id}
-        form["client_secret"] = _read_secret(self._client_secret)
-        if self._scope:
-            form["scope"] = self._scope
-        body = await _call_json(
-            self._session,
-            "POST",
-            self._url,
-            self.target,
-            self._timeout_s,
-            data=form,
-            hint="check BAW_CLIENT_ID, BAW_CLIENT_SECRET and BAW_SCOPE",
-        )
-        access_token = body.get("access_token")
-        token_type = body.get("token_type", "Bearer")
-        if not isinstance(access_token, str) or not access_token or str(token_type).lower() != "bearer":
-            raise BawUnavailable(f"{self.target} answered without a bearer access_token.")
-        lifetime = _positive_number(body.get("expires_in")) or _DEFAULT_LIFETIME_S
-        return Token(f"Bearer {access_token}", self._clock() + lifetime, lifetime)
-
-
-class ZenPasswordToken:
-    """CP4BA behind Zen: an IAM identity token (password grant), exchanged at Zen for a JWT."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        iam_url: URL,
-        zen_url: URL,
-        username: str,
-        password: Secret,
-        timeout_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._session, self._iam_url = session, iam_url
-        self._validate_url = zen_url / "v1" / "preauth" / "validateAuth"
-        self._username, self._password = username, password
-        self._timeout_s, self._clock = timeout_s, clock
-        self.target = f"the IAM/Zen token endpoints {display_url(iam_url)}"
-
-    async def fetch(self) -> Token:
-        iam_target = f"the IAM endpoint {display_url(self._iam_url)}"
-        form = {
-            "grant_type": "password",
-            "scope": "openid",
-            "username": self._username,
-            "password": _read_secret(self._password),
-        }
-        iam = await _call_json(
-            self._session,
-            "POST",
-            self._iam_url,
-            iam_target,
-            self._timeout_s,
-            data=form,
-            hint="check BAW_USERNAME and BAW_PASSWORD",
-        )
-        iam_token = iam.get("access_token")
-        if not isinstance(iam_token, str) or not iam_token:
-            raise BawUnavailable(f"{iam_target} answered without an access_token.")
-        zen_target = f"the Zen endpoint {display_url(self._validate_url)}"
-        zen = await _call_json(
-            self._session,
-            "GET",
-            self._validate_url,
-            zen_target,
-            self._timeout_s,
-            headers={"username": self._username, "iam-token": iam_token},
-            hint="check BAW_USERNAME and BAW_ZEN_URL",
-        )
-        jwt = zen.get("accessToken")
-        if not isinstance(jwt, str) or not jwt:
-            raise BawUnavailable(f"{zen_target} answered without an accessToken.")
-        now = self._clock()
-        expires_at = jwt_expiry(jwt)
-        lifetime = expires_at - now if expires_at is not None and expires_at > now else _DEFAULT_LIFETIME_S
-        return Token(f"Bearer {jwt}", now + lifetime, lifetime)
-
-
-def jwt_expiry(jwt: str) -> float | None:
-    """The `exp` claim of a JWT, read without verifying it: BAW verifies, we only schedule renewal."""
-    try:
-        payload = jwt.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return None
-    return _positive_number(claims.get("exp")) if isinstance(claims, dict) else None
-
-
-def _positive_number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if number > 0 else None
-    return None
-
-
-def _read_secret(secret: Secret) -> str:
-    try:
-        return secret.read()
-    except OSError as exc:
-        raise BawUnavailable(f"cannot read {secret.name}_FILE ({exc.strerror}).") from None
-
-
-async def _call_json(
-    session: aiohttp.ClientSession, method: str, url: URL, target: str, timeout_s: float, *, hint: str, **kwargs: Any
-) -> dict[str, Any]:
-    async with upstream_errors(target, timeout_s):
-        async with session.request(method, url, allow_redirects=False, **kwargs) as response:
-            if response.status != 200:
-                detail = await _oauth_error(response)
-                advice = f": {hint}" if 400 <= response.status < 500 else ""
-                raise BawUnavailable(f"{target} answered HTTP {response.status}{detail}{advice}.")
-            body = await read_json(response, _TOKEN_BODY_LIMIT, target)
-    if not isinstance(body, dict):
-        raise BawUnavailable(f"{target} answered with JSON that is not an object.")
-    return body
-
-
-async def _oauth_error(response: aiohttp.ClientResponse) -> str:
-    """The RFC 6749 `error` code, when the body has one; it names the problem without echoing secrets."""
-    try:
-        body = await read_json(response, _TOKEN_BODY_LIMIT, "token endpoint")
-    except GatewayError:
-        return ""
-    code = body.get("error") if isinstance(body, dict) else None
-    if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 40:
-        return f" ({code})"
-    return ""
 
 
 def credential_provider(settings: Settings, session: aiohttp.ClientSession, **renewal: Any) -> CredentialProvider:

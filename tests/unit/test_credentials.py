@@ -11,15 +11,13 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from gateway.baw.credentials import (
-    OAuth2ClientCredentials,
     RenewingCredential,
     StaticCredential,
-    Token,
-    ZenPasswordToken,
     credential_provider,
     renewal_delay,
     retry_delay,
 )
+from gateway.baw.tokens import OAuth2ClientCredentials, Token, ZenPasswordToken
 from gateway.config import Secret, load_settings
 from gateway.errors import BawUnavailable
 
