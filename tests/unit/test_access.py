@@ -4,14 +4,7 @@ from pathlib import Path
 
 from gateway.config import Secret
 from gateway.web.access import ApiKeys, RateLimiter, is_protected
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 def test_keys_match_whole_and_give_a_fingerprint_not_the_key() -> None:
@@ -27,7 +20,7 @@ def test_keys_match_whole_and_give_a_fingerprint_not_the_key() -> None:
 def test_a_rotated_key_file_takes_effect_without_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text("old-key\n")
-    clock = Clock()
+    clock = ManualClock()
     keys = ApiKeys(Secret("GATEWAY_API_KEYS", path=path), clock=clock)
     assert keys.caller("old-key")
     path.write_text("new-key-longer\n")
@@ -58,7 +51,7 @@ def test_only_lookups_are_protected() -> None:
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = RateLimiter(rate=2, burst=3, clock=clock)
     assert [limiter.retry_after("a") for _ in range(3)] == [None, None, None]
     assert limiter.retry_after("a") == 1

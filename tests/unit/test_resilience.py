@@ -6,14 +6,7 @@ import pytest
 
 from gateway.baw.resilience import RETRY_CAP_S, CircuitBreaker, ConcurrencyCap, backoff_delay
 from gateway.errors import BawError, BawTimeout, BawUnavailable, NoCredential, NotFound
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
@@ -24,7 +17,7 @@ def test_backoff_is_full_jitter_and_capped() -> None:
 
 
 def test_only_baw_failures_count_against_it() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=3, cooldown_s=15, clock=clock)
     for error in (BawError("5xx"), BawTimeout("slow"), BawUnavailable("refused")):
         breaker.before_call()
@@ -40,7 +33,7 @@ def test_only_baw_failures_count_against_it() -> None:
 
 
 def test_breaker_opens_after_n_failures_fails_fast_then_one_probe_decides() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=3, cooldown_s=15, clock=clock)
     for _ in range(2):
         breaker.before_call()
@@ -68,7 +61,7 @@ def test_breaker_opens_after_n_failures_fails_fast_then_one_probe_decides() -> N
 
 
 def test_an_abandoned_probe_lets_the_next_call_probe() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=1, cooldown_s=1, clock=clock)
     breaker.before_call()
     breaker.record(baw_failed=True)

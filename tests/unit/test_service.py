@@ -8,14 +8,7 @@ from gateway.baw.models import parse_process_details
 from gateway.errors import BawUnavailable, NotFound
 from gateway.metrics import Metrics
 from gateway.service import CacheResult, ProcessService
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 class FakeClient:
@@ -35,12 +28,12 @@ class FakeClient:
         return parse_process_details({"data": {"piid": piid, "executionState": "Active"}})
 
 
-def service(client: FakeClient, clock: Clock, ttl: float = 5) -> ProcessService:
+def service(client: FakeClient, clock: ManualClock, ttl: float = 5) -> ProcessService:
     return ProcessService(client, Metrics(), ttl_s=ttl, not_found_ttl_s=1, max_entries=100, clock=clock)
 
 
 async def test_a_success_is_served_from_the_cache_until_its_ttl() -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), ManualClock()
     lookups = service(client, clock)
     assert (await lookups.lookup("7")).cache is CacheResult.MISS
     clock.now += 4.9
@@ -51,7 +44,7 @@ async def test_a_success_is_served_from_the_cache_until_its_ttl() -> None:
 
 
 async def test_not_found_is_kept_for_a_shorter_time_and_failures_never() -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), ManualClock()
     lookups = service(client, clock)
     for _ in range(2):
         with pytest.raises(NotFound):
@@ -70,7 +63,7 @@ async def test_not_found_is_kept_for_a_shorter_time_and_failures_never() -> None
 
 async def test_a_zero_ttl_disables_the_cache() -> None:
     client = FakeClient()
-    lookups = service(client, Clock(), ttl=0)
+    lookups = service(client, ManualClock(), ttl=0)
     await lookups.lookup("7")
     await lookups.lookup("7")
     assert client.calls == 2
@@ -79,7 +72,7 @@ async def test_a_zero_ttl_disables_the_cache() -> None:
 async def test_concurrent_lookups_of_one_id_share_one_call_and_its_failure() -> None:
     client = FakeClient()
     client.gate = asyncio.Event()
-    lookups = service(client, Clock())
+    lookups = service(client, ManualClock())
     waiters = [asyncio.create_task(lookups.lookup("9")) for _ in range(100)]
     await asyncio.sleep(0)
     client.fail_with = BawUnavailable("BAW is down")
@@ -92,7 +85,7 @@ async def test_concurrent_lookups_of_one_id_share_one_call_and_its_failure() -> 
 async def test_a_cancelled_caller_does_not_cancel_the_call_the_others_wait_on() -> None:
     client = FakeClient()
     client.gate = asyncio.Event()
-    lookups = service(client, Clock())
+    lookups = service(client, ManualClock())
     first = asyncio.create_task(lookups.lookup("9"))
     await asyncio.sleep(0)
     second = asyncio.create_task(lookups.lookup("9"))
