@@ -158,3 +158,38 @@ async def test_an_unexpected_fault_never_shows_its_internals(gateway, monkeypatc
     assert rest.status == 500 and (await rest.json())["error"]["code"] == "internal_error"
     for text in (str(result), await rest.text()):
         assert "boom" not in text and "secret" not in text and "Traceback" not in text
+
+
+_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "meta", "status", "code"),
+    [
+        ({"Mcp-Method": "server/discover"}, "server/discover", _META, 200, None),
+        ({"Mcp-Method": "tools/list"}, "tools/call", _META, 400, -32020),  # header and body disagree
+        (
+            {"Mcp-Method": "tools/list", "MCP-Protocol-Version": "2099-01-01"},
+            "tools/list",
+            {**_META, "io.modelcontextprotocol/protocolVersion": "2099-01-01"},
+            400,
+            -32022,
+        ),
+    ],
+)
+async def test_stateless_revision_rules(gateway, headers, method, meta, status, code) -> None:
+    response = await gateway.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": {"_meta": meta}},
+        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28", **headers},
+    )
+    body = await response.json()
+    assert response.status == status
+    if code is None:
+        assert "2026-07-28" in body["result"]["supportedVersions"] and "tools" in body["result"]["capabilities"]
+    else:
+        assert body["error"]["code"] == code
