@@ -25,16 +25,18 @@ def authenticated(request: web.Request, state: SimulatorState) -> bool:
     return False
 
 
-def _token_endpoint_down(state: SimulatorState) -> web.Response | None:
+def _token_call(request: web.Request, endpoint: str) -> tuple[SimulatorState, web.Response | None]:
+    """Count the call; the refusal to send instead when the token endpoints are switched down."""
+    state = request.app[SIMULATOR]
+    state.calls[endpoint] += 1
     if state.faults.token_down:
-        return web.json_response({"error": "temporarily_unavailable"}, status=503)
-    return None
+        return state, web.json_response({"error": "temporarily_unavailable"}, status=503)
+    return state, None
 
 
 async def oauth2_token(request: web.Request) -> web.Response:
-    state = request.app[SIMULATOR]
-    state.calls["token"] += 1
-    if (down := _token_endpoint_down(state)) is not None:
+    state, down = _token_call(request, "token")
+    if down is not None:
         return down
     form = await request.post()
     if form.get("grant_type") != "client_credentials":
@@ -51,9 +53,8 @@ async def oauth2_token(request: web.Request) -> web.Response:
 
 
 async def iam_identity_token(request: web.Request) -> web.Response:
-    state = request.app[SIMULATOR]
-    state.calls["iam"] += 1
-    if (down := _token_endpoint_down(state)) is not None:
+    state, down = _token_call(request, "iam")
+    if down is not None:
         return down
     form = await request.post()
     config = state.config

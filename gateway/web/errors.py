@@ -24,8 +24,6 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
-    414: "invalid_request",
-    431: "invalid_request",
 }
 
 

@@ -57,7 +57,7 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
             rendered, _ = await tool.run(service, tool.query.load(args.model_extra or {}))
             return _result(rendered)
         except ValidationError as exc:
-            return _failure("invalid_request", validation_message(exc).replace("Invalid query", "Invalid arguments"))
+            return _failure("invalid_request", validation_message(exc, "arguments"))
         except GatewayError as exc:
             return _failure(exc.code, exc.message)
         except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log

@@ -15,13 +15,13 @@ from gateway.web.openapi import error_responses
 from gateway.web.tools import TOOLS, Tool
 
 
-def validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError, what: str = "query") -> str:
     """Every problem in one sentence that says what is expected."""
     problems = "; ".join(
         f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
         for field, messages in sorted(exc.normalized_messages().items())
     )
-    return f"Invalid query: {problems}."
+    return f"Invalid {what}: {problems}."
 
 
 def load_query(schema: Schema, data: Any) -> dict[str, Any]:
