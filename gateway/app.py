@@ -13,7 +13,6 @@ from aiohttp import web
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
 from gateway.baw.resilience import CircuitBreaker, ConcurrencyCap
-from gateway.baw.tls import client_ssl_context
 from gateway.config import Settings
 from gateway.keys import (
     API_KEYS,
@@ -30,6 +29,7 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
+from gateway.tls import client_ssl_context
 from gateway.web import mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware

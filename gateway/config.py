@@ -11,13 +11,14 @@ import logging
 import os
 import re
 import ssl
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 
 from yarl import URL
 
-from gateway.baw.tls import client_ssl_context
+from gateway.secret import Secret
+from gateway.tls import client_ssl_context
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 LOG_FORMATS = ("json", "text")
@@ -34,24 +35,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret given inline or as a file. repr() never shows the value."""
-
-    name: str
-    value: str | None = field(default=None, repr=False)
-    path: Path | None = None
-
-    def read(self) -> str:
-        """The current value; a file is read again on every call (rotation without restart)."""
-        if self.path is not None:
-            return self.path.read_text(encoding="utf-8").strip()
-        return self.value or ""
-
-    def describe(self) -> str:
-        return f"*** (from file {self.path})" if self.path is not None else "***"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,24 @@
-"""Typed keys for everything the application holds; create_app() is the only writer."""
+"""Typed keys for everything the application holds; create_app() is the only writer.
+
+A leaf module: the value types are imported for type checkers only, so any layer may import its keys
+without importing the layers the values come from.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
-from gateway.baw.credentials import CredentialProvider
-from gateway.config import Settings
-from gateway.metrics import Metrics
-from gateway.service import ProcessService
-from gateway.web.access import ApiKeys, RateLimiter
+if TYPE_CHECKING:
+    import aiohttp
+
+    from gateway.baw.credentials import CredentialProvider
+    from gateway.config import Settings
+    from gateway.metrics import Metrics
+    from gateway.service import ProcessService
+    from gateway.web.access import ApiKeys, RateLimiter
 
 
 @dataclass
@@ -21,17 +28,17 @@ class Lifecycle:
     draining: bool = False
 
 
-SETTINGS = web.AppKey("settings", Settings)
-METRICS = web.AppKey("metrics", Metrics)
-LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
-BAW_SESSION = web.AppKey("baw_session", aiohttp.ClientSession)
-CREDENTIALS = web.AppKey("credentials", CredentialProvider)
-PROCESS_SERVICE = web.AppKey("process_service", ProcessService)
-OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
-PLUGIN_MANIFEST = web.AppKey("plugin_manifest", bytes)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
+BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
+CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")
+PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")
+OPENAPI_DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")
+PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 
-API_KEYS = web.AppKey("api_keys", ApiKeys)
-RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 
-REQUEST_ID = web.RequestKey("request_id", str)
-CALLER = web.RequestKey("caller", str)  # "key:<fingerprint>" or "ip:<address>": who rate limits count against
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+CALLER: web.RequestKey[str] = web.RequestKey("caller")  # "key:<fingerprint>" or "ip:<address>"

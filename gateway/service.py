@@ -17,6 +17,7 @@ from cachetools import TLRUCache
 
 from gateway.baw.client import BawClient
 from gateway.baw.models import (
+    Failure,
     ProcessInstance,
     ProcessStatus,
     ProcessSummary,
@@ -47,12 +48,6 @@ class Lookup:
 class _Entry:
     instance: ProcessInstance
     memo: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    instance: ProcessInstance
-    runtime_failures: tuple[RuntimeFailure, ...]
 
 
 class ProcessService:

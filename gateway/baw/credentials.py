@@ -18,8 +18,9 @@ from typing import Any, Awaitable, Callable, Protocol
 import aiohttp
 
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
-from gateway.config import Secret, Settings
+from gateway.config import Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
+from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
 

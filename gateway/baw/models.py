@@ -192,6 +192,14 @@ class RuntimeFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """An instance and, when it failed, BAW's runtime errors for it: what explain_process_failure answers."""
+
+    instance: ProcessInstance
+    runtime_failures: tuple[RuntimeFailure, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessSummary:
     """One hit of `POST /processes/search`."""
 

@@ -17,8 +17,8 @@ import aiohttp
 from yarl import URL
 
 from gateway.baw.http import display_url, read_json, upstream_errors
-from gateway.config import Secret
 from gateway.errors import BawUnavailable, GatewayError
+from gateway.secret import Secret
 
 _TOKEN_BODY_LIMIT = 64 * 1024
 _DEFAULT_LIFETIME_S = 3600.0  # a token whose lifetime cannot be read is renewed hourly

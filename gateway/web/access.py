@@ -12,7 +12,7 @@ from typing import Callable
 
 from cachetools import LRUCache
 
-from gateway.config import Secret
+from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import ssl
 import aiohttp
 from aiohttp import web
 
-from gateway.baw.tls import client_ssl_context
+from gateway.tls import client_ssl_context
 
 FIXED = json.dumps(
     {

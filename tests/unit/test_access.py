@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.config import Secret
+from gateway.secret import Secret
 from gateway.web.access import ApiKeys, RateLimiter, is_protected
 from tests.clock import ManualClock
 

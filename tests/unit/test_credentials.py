@@ -18,8 +18,9 @@ from gateway.baw.credentials import (
     retry_delay,
 )
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, ZenPasswordToken
-from gateway.config import Secret, load_settings
+from gateway.config import load_settings
 from gateway.errors import BawUnavailable
+from gateway.secret import Secret
 
 TOKEN_URL = "https://idp.example.com/oauth2/token"
 

@@ -1,0 +1,30 @@
+"""The dependency rule is a contract (setup.cfg [importlinter]): web -> service -> baw -> leaves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_imports_follow_the_layers() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    run = subprocess.run(
+        [str(lint_imports), "--config", "setup.cfg", "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout
+
+
+def test_keys_is_a_leaf_at_run_time() -> None:
+    """Importing the keys must not import the layers their values come from."""
+    code = "import sys, gateway.keys; print(sorted(m for m in sys.modules if m.startswith('gateway.')))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['gateway.keys']"
