@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+import time
+from typing import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
-from gateway.baw.resilience import CircuitBreaker, ConcurrencyCap
+from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
 from gateway.config import Settings
 from gateway.keys import (
     API_KEYS,
+    AUTH_FAILURES,
     BAW_SESSION,
+    CLOCK,
     CREDENTIALS,
     LIFECYCLE,
     METRICS,
@@ -36,16 +39,22 @@ from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
 from gateway.web.security import auth_middleware, cors_middleware, rate_limit_middleware
+from gateway.web.stamp import stamp_response
 
 # Inbound limits: hosts send short GET lines and a few headers; MCP bodies are small JSON-RPC messages.
 MAX_REQUEST_LINE = 4096
 MAX_HEADER_FIELD = 8190
 MAX_BODY_BYTES = 64 * 1024
 
+# Wrong keys from one address: a few typos pass, a guessing loop is slowed to one try every two seconds.
+AUTH_FAILURE_BURST = 10
+AUTH_FAILURE_RATE = 0.5
+
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> web.Application:
+    """`clock` (monotonic seconds) times the cache, the failure memory and the breaker; tests move it by hand."""
     app = web.Application(
         middlewares=[
             request_id_middleware,
@@ -59,10 +68,13 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD},
     )
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
     app[API_KEYS] = ApiKeys(settings.api_keys)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    app[AUTH_FAILURES] = RateLimiter(AUTH_FAILURE_RATE, AUTH_FAILURE_BURST)
+    app.on_response_prepare.append(stamp_response)
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
@@ -116,8 +128,19 @@ async def wire_services(app: web.Application) -> None:
         app[CREDENTIALS],
         timeout_s=settings.baw_timeout_s,
         metrics=app[METRICS],
-        breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
-        cap=ConcurrencyCap(settings.baw_concurrency, settings.baw_queue_wait_s),
+        health=BawHealth(
+            BreakerPolicy(
+                window_s=settings.breaker_window_s,
+                min_calls=settings.breaker_min_calls,
+                failure_rate=settings.breaker_failure_rate,
+                slow_call_s=settings.breaker_slow_call_s,
+                min_subjects=settings.breaker_min_ids,
+                cooldown_s=settings.breaker_cooldown_s,
+            ),
+            clock=app[CLOCK],
+        ),
+        slots=FairSlots(settings.baw_concurrency, settings.baw_concurrency_per_caller, settings.baw_queue_wait_s),
+        failures=FailureMemory(settings.cache_failure_ttl_s, settings.cache_max_entries, clock=app[CLOCK]),
         max_response_bytes=settings.max_baw_response_bytes,
     )
     app[PROCESS_SERVICE] = ProcessService(
@@ -126,6 +149,7 @@ async def wire_services(app: web.Application) -> None:
         ttl_s=settings.cache_ttl_s,
         not_found_ttl_s=settings.cache_not_found_ttl_s,
         max_entries=settings.cache_max_entries,
+        clock=app[CLOCK],
     )
 
 

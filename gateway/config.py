@@ -7,6 +7,7 @@ Kubernetes secret takes effect without a restart.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -72,14 +74,21 @@ class Settings:
     shutdown_timeout_s: float = 20.0
     api_keys: Secret | None = None
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
-    rate_limit_rps: float = 5.0
-    rate_limit_burst: int = 20
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    rate_limit_rps: float = 10.0
+    rate_limit_burst: int = 100
     baw_concurrency: int = 32
     baw_queue_wait_s: float = 2.0
     cache_ttl_s: float = 5.0
     cache_not_found_ttl_s: float = 1.0
     cache_max_entries: int = 10_000
-    breaker_failures: int = 5
+    cache_failure_ttl_s: float = 5.0
+    baw_concurrency_per_caller: int = 8
+    breaker_window_s: float = 30.0
+    breaker_min_calls: int = 20
+    breaker_failure_rate: float = 0.5
+    breaker_min_ids: int = 3
+    breaker_slow_call_s: float = 5.0
     breaker_cooldown_s: float = 15.0
     max_baw_response_bytes: int = 2 * 1024 * 1024
     plugin: PluginSettings = PluginSettings()
@@ -107,6 +116,7 @@ _ENV_NAMES = {
     "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
     "api_keys": "GATEWAY_API_KEYS",
     "cors_origins": "GATEWAY_CORS_ORIGINS",
+    "trusted_proxies": "GATEWAY_TRUSTED_PROXIES",
     "rate_limit_rps": "GATEWAY_RATE_LIMIT_RPS",
     "rate_limit_burst": "GATEWAY_RATE_LIMIT_BURST",
     "baw_concurrency": "GATEWAY_BAW_CONCURRENCY",
@@ -114,7 +124,13 @@ _ENV_NAMES = {
     "cache_ttl_s": "GATEWAY_CACHE_TTL_S",
     "cache_not_found_ttl_s": "GATEWAY_CACHE_NOT_FOUND_TTL_S",
     "cache_max_entries": "GATEWAY_CACHE_MAX_ENTRIES",
-    "breaker_failures": "GATEWAY_BREAKER_FAILURES",
+    "cache_failure_ttl_s": "GATEWAY_CACHE_FAILURE_TTL_S",
+    "baw_concurrency_per_caller": "GATEWAY_BAW_CONCURRENCY_PER_CALLER",
+    "breaker_window_s": "GATEWAY_BREAKER_WINDOW_S",
+    "breaker_min_calls": "GATEWAY_BREAKER_MIN_CALLS",
+    "breaker_failure_rate": "GATEWAY_BREAKER_FAILURE_RATE",
+    "breaker_min_ids": "GATEWAY_BREAKER_MIN_IDS",
+    "breaker_slow_call_s": "GATEWAY_BREAKER_SLOW_CALL_S",
     "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
     "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
 }
@@ -126,7 +142,7 @@ def _show(value: object) -> str:
     if isinstance(value, Secret):
         return value.describe()
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(map(str, value))
     return str(value)
 
 
@@ -201,6 +217,17 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
 def _non_negative(raw: str) -> float:
     value = float(raw)
     if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",") if cidr.strip())
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
         raise ValueError(raw)
     return value
 
@@ -305,20 +332,42 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=r.parsed(
             "GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS, _origins, "comma-separated http(s) origins"
         ),
-        rate_limit_rps=r.parsed("GATEWAY_RATE_LIMIT_RPS", 5.0, _positive(float), "requests per second > 0"),
-        rate_limit_burst=r.parsed("GATEWAY_RATE_LIMIT_BURST", 20, _positive(int), "a whole number > 0"),
+        trusted_proxies=r.parsed("GATEWAY_TRUSTED_PROXIES", (), _networks, "comma-separated CIDRs, e.g. 10.0.0.0/8"),
+        # Sized for an LLM host behind one key: a conversation's burst of tool calls never meets the limit.
+        rate_limit_rps=r.parsed("GATEWAY_RATE_LIMIT_RPS", 10.0, _positive(float), "requests per second > 0"),
+        rate_limit_burst=r.parsed("GATEWAY_RATE_LIMIT_BURST", 100, _positive(int), "a whole number > 0"),
         baw_concurrency=r.parsed("GATEWAY_BAW_CONCURRENCY", 32, _positive(int), "a whole number > 0"),
         baw_queue_wait_s=r.parsed("GATEWAY_BAW_QUEUE_WAIT_S", 2.0, _non_negative, "a number of seconds >= 0"),
         cache_ttl_s=r.parsed("GATEWAY_CACHE_TTL_S", 5.0, _non_negative, "a number of seconds >= 0 (0: no cache)"),
         cache_not_found_ttl_s=r.parsed("GATEWAY_CACHE_NOT_FOUND_TTL_S", 1.0, _non_negative, "seconds >= 0"),
         cache_max_entries=r.parsed("GATEWAY_CACHE_MAX_ENTRIES", 10_000, _positive(int), "a whole number > 0"),
-        breaker_failures=r.parsed("GATEWAY_BREAKER_FAILURES", 5, _positive(int), "a whole number > 0"),
+        cache_failure_ttl_s=r.parsed("GATEWAY_CACHE_FAILURE_TTL_S", 5.0, _non_negative, "seconds >= 0 (0: off)"),
+        baw_concurrency_per_caller=r.parsed(
+            "GATEWAY_BAW_CONCURRENCY_PER_CALLER", 8, _positive(int), "a whole number > 0"
+        ),
+        breaker_window_s=r.parsed("GATEWAY_BREAKER_WINDOW_S", 30.0, _positive(float), "seconds > 0"),
+        breaker_min_calls=r.parsed("GATEWAY_BREAKER_MIN_CALLS", 20, _positive(int), "a whole number > 0"),
+        breaker_failure_rate=r.parsed("GATEWAY_BREAKER_FAILURE_RATE", 0.5, _fraction, "a fraction in (0, 1]"),
+        breaker_min_ids=r.parsed("GATEWAY_BREAKER_MIN_IDS", 3, _positive(int), "a whole number > 0"),
+        breaker_slow_call_s=r.parsed("GATEWAY_BREAKER_SLOW_CALL_S", 5.0, _positive(float), "seconds > 0"),
         breaker_cooldown_s=r.parsed("GATEWAY_BREAKER_COOLDOWN_S", 15.0, _positive(float), "seconds > 0"),
         max_baw_response_bytes=r.parsed(
             "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
         ),
         plugin=plugin,
     )
+    if settings.baw_concurrency > settings.baw_max_connections:
+        # More calls in flight than connections would make calls wait for the pool inside their BAW timeout and
+        # surface as timeouts that are not BAW's.
+        r.problems.append(
+            f"GATEWAY_BAW_CONCURRENCY={settings.baw_concurrency} is more than BAW_MAX_CONNECTIONS="
+            f"{settings.baw_max_connections}: lower the first or raise the second"
+        )
+    if r.env.get("GATEWAY_BREAKER_FAILURES"):
+        r.problems.append(
+            "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "
+            "(GATEWAY_BREAKER_FAILURE_RATE, GATEWAY_BREAKER_MIN_CALLS, GATEWAY_BREAKER_MIN_IDS)"
+        )
     if r.problems:
         raise ConfigError(r.problems)
     return settings

@@ -19,6 +19,14 @@ class GatewayError(Exception):
         # A failure another attempt may not meet (connection refused or reset, BAW 502/503/504).
         self.transient = transient
 
+    def detached(self) -> GatewayError:
+        """A fresh copy holding only what the caller is told: no traceback, frames, cause or context. What caches
+        keep and what each waiter raises, so nothing an error once referenced (a response, headers) stays alive."""
+        copy = type(self).__new__(type(self))
+        Exception.__init__(copy, self.message)
+        copy.__dict__.update(self.__dict__)
+        return copy
+
 
 class InvalidRequest(GatewayError):
     status, code = 400, "invalid_request"
@@ -57,6 +65,13 @@ class BawUnavailable(GatewayError):
 
 class BawTimeout(GatewayError):
     status, code = 504, "baw_timeout"
+
+
+class Overloaded(BawUnavailable):
+    """The gateway's own capacity towards BAW is in use: nothing was asked of BAW (the breaker ignores it)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = 1, transient: bool = False) -> None:
+        super().__init__(message, retry_after=retry_after, transient=transient)
 
 
 class NoCredential(BawUnavailable):

@@ -7,7 +7,7 @@ without importing the layers the values come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
@@ -30,6 +30,7 @@ class Lifecycle:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")  # monotonic seconds
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
 CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")
@@ -39,6 +40,8 @@ PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+AUTH_FAILURES: web.AppKey[RateLimiter] = web.AppKey("auth_failures")  # failed authentications per address
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 CALLER: web.RequestKey[str] = web.RequestKey("caller")  # "key:<fingerprint>" or "ip:<address>"
+CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")  # through trusted proxies only

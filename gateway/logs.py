@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import sys
 from datetime import UTC, datetime
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+from gateway.context import request_id_var
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 

@@ -7,7 +7,6 @@ failures never. Concurrent lookups of one id share one BAW call, and its failure
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -77,7 +76,7 @@ class ProcessService:
         if cached is not None:
             self._metrics.cache_result(CacheResult.HIT)
             if isinstance(cached, NotFound):
-                raise copy.copy(cached)
+                raise cached.detached()
             return Lookup(cached.instance, CacheResult.HIT, cached.memo)
         call = self._in_flight.get(process_id)
         result = CacheResult.COALESCED
@@ -93,14 +92,15 @@ class ProcessService:
             entry = await asyncio.shield(call)
         except GatewayError as exc:
             # A copy per waiter: re-raising the one shared instance would pile every waiter's traceback onto it.
-            raise copy.copy(exc) from None
+            raise exc.detached() from None
         return Lookup(entry.instance, result, entry.memo)
 
     async def _call_baw(self, process_id: str) -> _Entry:
         try:
             entry = _Entry(await self._client.process_details(process_id), {})
         except NotFound as exc:
-            self._remember(process_id, exc)
+            # Detached: the cached error keeps no traceback, frames, BAW response or Authorization header alive.
+            self._remember(process_id, exc.detached())
             raise
         else:
             self._remember(process_id, entry)

@@ -30,10 +30,12 @@ from gateway.baw.models import (
 from gateway.baw.resilience import (
     RETRY_ATTEMPTS,
     RETRY_DEADLINE_S,
-    CircuitBreaker,
-    ConcurrencyCap,
+    BawHealth,
+    FailureMemory,
+    FairSlots,
     backoff_delay,
 )
+from gateway.context import caller_var
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
 
@@ -55,14 +57,15 @@ class BawClient:
         *,
         timeout_s: float,
         metrics: Metrics,
-        breaker: CircuitBreaker,
-        cap: ConcurrencyCap,
+        health: BawHealth,
+        slots: FairSlots,
+        failures: FailureMemory,
         max_response_bytes: int = 2 * 1024 * 1024,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._session = session
         self._metrics = metrics
-        self._breaker, self._cap, self._jitter = breaker, cap, jitter
+        self._health, self._slots, self._failures, self._jitter = health, slots, failures, jitter
         self._credentials = credentials
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
@@ -128,32 +131,41 @@ class BawClient:
         return parse_status_overview(body)
 
     async def _call(self, method: str, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
+        """One logical read: answered from the failure memory when this subject failed moments ago; otherwise
+        retried on transient failures and recorded by the breaker once, whatever its attempts."""
+        key = (method, url, tuple(sorted(params.items())))
+        remembered = self._failures.recall(key)
+        if remembered is not None:
+            raise remembered
+        self._health.before_call()
+        started = time.monotonic()
+        try:
+            body = await self._with_retries(method, operation, url, params, subject)
+        except GatewayError as exc:
+            self._health.record_error(subject, exc, time.monotonic() - started)
+            self._failures.remember(key, exc)
+            raise
+        except BaseException:
+            self._health.abandon()
+            raise
+        self._health.record(subject, failed=False, seconds=time.monotonic() - started)
+        return body
+
+    async def _with_retries(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
         """Idempotent reads: transient failures (connection errors, BAW 502/503/504) are retried with
-        full-jitter backoff, a bounded number of times, within a deadline; timeouts and 4xx never are."""
+        full-jitter backoff, a bounded number of times, and never started after a deadline; timeouts and 4xx
+        never are. Each attempt holds a BAW slot only while it runs, not while it waits to retry."""
         deadline = time.monotonic() + RETRY_DEADLINE_S
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                return await self._guarded_call(method, operation, url, params, subject)
+                async with self._slots.slot(caller_var.get()):
+                    return await self._authorized_call(method, operation, url, params, subject)
             except GatewayError as exc:
                 delay = backoff_delay(attempt, jitter=self._jitter())
                 if not exc.transient or attempt == RETRY_ATTEMPTS or time.monotonic() + delay > deadline:
                     raise
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
-
-    async def _guarded_call(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
-        async with self._cap.slot():
-            self._breaker.before_call()
-            try:
-                body = await self._authorized_call(method, operation, url, params, subject)
-            except GatewayError as exc:
-                self._breaker.record_error(exc)
-                raise
-            except BaseException:
-                self._breaker.abandon()
-                raise
-            self._breaker.record(baw_failed=False)
-            return body
 
     async def _authorized_call(
         self, method: str, operation: str, url: URL, params: dict[str, str], subject: str

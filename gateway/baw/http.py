@@ -28,6 +28,9 @@ async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
             f"TLS verification of {target} failed ({reason}): check that BAW_CA_BUNDLE holds the CA that "
             "signed its certificate and that the host name matches."
         ) from None
+    except aiohttp.ConnectionTimeoutError:
+        # No connection within the connect timeout: unreachable, not slow to answer.
+        raise BawUnavailable(f"cannot connect to {target} in time.", transient=True) from None
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise BawTimeout(f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S).") from None
     except (aiohttp.ClientError, OSError) as exc:
@@ -35,18 +38,18 @@ async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
 
 
 async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -> Any:
-    """The body as JSON, refusing (without reading it whole) one larger than `limit` bytes."""
+    """The body as JSON, refusing one whose *decoded* size exceeds `limit` bytes without reading it whole.
+
+    Content-Length is the size on the wire: for a gzip or deflate body it says nothing about what decoding
+    yields (a 51 KB body can decode to 50 MB), so the decoded bytes are counted as they stream."""
     declared = response.content_length
-    if declared is not None and declared > limit:
+    if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
         raise BawError(f"{target} answered with {declared} bytes, more than the {limit} the gateway accepts.")
-    if declared is not None:
-        body: bytes | bytearray = await response.read()  # aiohttp stops at Content-Length
-    else:  # chunked: count as it streams
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > limit:
-                raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
     try:
         return json.loads(body)
     except ValueError:

@@ -1,21 +1,35 @@
-"""Protecting BAW and our callers from each other: a concurrency cap, retries with backoff, a circuit breaker."""
+"""Protecting BAW and our callers from each other, without letting one instance or one caller decide for all:
+
+- `BawHealth`, the circuit breaker, judges BAW as a whole: it opens on a failure (or slow-call) *rate* over a
+  sliding window, only with enough calls and only when the failures are spread over several distinct subjects
+  (resilience4j's model plus the distinct-subject rule). One lookup is one outcome, whatever its retries.
+- `FailureMemory` remembers, briefly, a failure that belongs to one subject (its 500, malformed answer or
+  timeout) and answers it again, so a broken instance costs BAW one call per TTL and nobody else anything.
+- `FairSlots` caps the calls in flight to BAW and gives each caller a bounded share of them, so one caller's
+  slow ids cannot starve the others.
+- Retries with full-jitter backoff, bounded in count and time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
+from collections import deque
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Hashable
 
-from gateway.errors import BawUnavailable, GatewayError, NoCredential
+from cachetools import TTLCache
+
+from gateway.errors import BawError, BawTimeout, BawUnavailable, GatewayError, NoCredential, Overloaded, RateLimited
 
 RETRY_ATTEMPTS = 3
 RETRY_BASE_S = 0.2
 RETRY_CAP_S = 2.0
-# Every attempt is bounded by BAW_TIMEOUT_S and timeouts are never retried; this bounds the whole lookup
-# under the 45 s after which hosts give up.
-RETRY_DEADLINE_S = 40.0
+# Every attempt is bounded by BAW_TIMEOUT_S and timeouts are never retried; this bounds the retries of one
+# lookup (a new attempt never starts after it), so the shutdown budget can count on it.
+RETRY_DEADLINE_S = 15.0
 
 
 def backoff_delay(attempt: int, *, jitter: float) -> float:
@@ -23,12 +37,45 @@ def backoff_delay(attempt: int, *, jitter: float) -> float:
     return jitter * min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)
 
 
-class CircuitBreaker:
-    """After `threshold` consecutive failures BAW is left alone for `cooldown_s`; then one probe call decides."""
+def says_nothing_about_baw(error: GatewayError) -> bool:
+    """Errors raised before BAW was asked (no credential, our own capacity, the caller's share)."""
+    return isinstance(error, (NoCredential, Overloaded, RateLimited))
 
-    def __init__(self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._threshold, self._cooldown_s, self._clock = threshold, cooldown_s, clock
-        self._failures = 0
+
+def belongs_to_subject(error: GatewayError) -> bool:
+    """An error about one instance or task: its 500 or unusable answer, or its timeout. A 503 or an unreachable
+    BAW is about BAW as a whole and is not remembered per subject."""
+    return isinstance(error, (BawError, BawTimeout))
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    window_s: float = 30.0
+    min_calls: int = 20
+    failure_rate: float = 0.5
+    slow_call_s: float = 5.0
+    slow_rate: float = 0.8
+    min_subjects: int = 3
+    cooldown_s: float = 15.0
+
+
+@dataclass(slots=True)
+class _Outcome:
+    at: float
+    subject: str
+    failed: bool
+    slow: bool
+
+
+class BawHealth:
+    """The circuit breaker. Closed: every call goes through and its outcome is recorded. Open: calls fail fast
+    for `cooldown_s`. Then one probe call decides: success closes (and forgets the window), failure reopens."""
+
+    _MAX_OUTCOMES = 10_000  # bounds memory whatever the traffic; the window is pruned by time as well
+
+    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self._policy, self._clock = policy, clock
+        self._outcomes: deque[_Outcome] = deque(maxlen=self._MAX_OUTCOMES)
         self._opened_at: float | None = None
         self._probing = False
 
@@ -39,56 +86,125 @@ class CircuitBreaker:
     def before_call(self) -> None:
         if self._opened_at is None:
             return
-        remaining = self._opened_at + self._cooldown_s - self._clock()
+        remaining = self._opened_at + self._policy.cooldown_s - self._clock()
         if remaining > 0 or self._probing:
             raise BawUnavailable(
-                f"BAW failed {self._threshold} times in a row; the gateway gives it time to recover before "
-                "calling it again.",
+                "BAW is failing for many different requests; the gateway gives it time to recover before calling "
+                "it again.",
                 retry_after=max(1, math.ceil(remaining)),
             )
         self._probing = True  # this call is the probe; the others keep failing fast until it returns
 
-    def record(self, *, baw_failed: bool) -> None:
-        self._probing = False
-        if not baw_failed:
-            self._failures, self._opened_at = 0, None
+    def record(self, subject: str, *, failed: bool, seconds: float) -> None:
+        now = self._clock()
+        if self._probing:
+            self._probing = False
+            if failed:
+                self._opened_at = now
+            else:
+                self._opened_at = None
+                self._outcomes.clear()
             return
-        self._failures += 1
-        if self._failures >= self._threshold or self._opened_at is not None:
-            self._opened_at = self._clock()
+        self._outcomes.append(_Outcome(now, subject, failed, seconds >= self._policy.slow_call_s))
+        if self._opened_at is None and self._tripped(now):
+            self._opened_at = now
 
-    def record_error(self, error: GatewayError) -> None:
+    def record_error(self, subject: str, error: GatewayError, seconds: float) -> None:
         """BAW failing (5xx, unusable answers, timeouts, unreachable) counts against it; a 4xx answer shows BAW
-        is up; a missing credential never reached BAW and decides nothing."""
-        if isinstance(error, NoCredential):
+        is up; an error raised before BAW was asked decides nothing."""
+        if says_nothing_about_baw(error):
             self.abandon()
         else:
-            self.record(baw_failed=error.status >= 502)
+            self.record(subject, failed=error.status >= 502, seconds=seconds)
 
     def abandon(self) -> None:
         """The call was cancelled (the caller went away) or never reached BAW: it decided nothing."""
         self._probing = False
 
+    def _tripped(self, now: float) -> bool:
+        policy = self._policy
+        outcomes = self._outcomes
+        while outcomes and outcomes[0].at < now - policy.window_s:
+            outcomes.popleft()
+        if len(outcomes) < policy.min_calls:
+            return False
+        failed = [o for o in outcomes if o.failed]
+        slow = [o for o in outcomes if o.slow]
+        for bad, rate in ((failed, policy.failure_rate), (slow, policy.slow_rate)):
+            if len(bad) >= rate * len(outcomes) and len({o.subject for o in bad}) >= policy.min_subjects:
+                return True
+        return False
 
-class ConcurrencyCap:
-    """At most `limit` calls to BAW in flight; a call that cannot get a slot within `wait_s` is refused."""
 
-    def __init__(self, limit: int, wait_s: float) -> None:
-        self._limit, self._wait_s = limit, wait_s
+class FailureMemory:
+    """Failures that belong to one subject, answered again for `ttl_s` without calling BAW.
+
+    What is kept is a detached copy of the error (no traceback, frames, response or headers): a bounded table of
+    small objects, whatever the failures were."""
+
+    def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._errors: TTLCache[Hashable, GatewayError] | None = (
+            TTLCache(maxsize=max_entries, ttl=ttl_s, timer=clock) if ttl_s > 0 else None
+        )
+
+    def recall(self, key: Hashable) -> GatewayError | None:
+        if self._errors is None:
+            return None
+        error = self._errors.get(key)
+        return error.detached() if error is not None else None
+
+    def remember(self, key: Hashable, error: GatewayError) -> None:
+        if self._errors is not None and belongs_to_subject(error):
+            self._errors[key] = error.detached()
+
+
+class FairSlots:
+    """At most `limit` calls to BAW in flight, and at most `per_caller` of them for any one caller.
+
+    A call that cannot get a slot within `wait_s` is refused: 429 when its caller already holds its share (the
+    caller's own excess), 503 when the gateway as a whole is full."""
+
+    def __init__(self, limit: int, per_caller: int, wait_s: float) -> None:
+        self._limit, self._per_caller, self._wait_s = limit, min(per_caller, limit), wait_s
         self._slots = asyncio.Semaphore(limit)
+        self._callers: dict[str, asyncio.Semaphore] = {}  # only callers with calls in flight: bounded by `limit`
+        self._holders: dict[str, int] = {}
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, caller: str) -> AsyncIterator[None]:
+        share = self._callers.get(caller)
+        if share is None:
+            share = self._callers[caller] = asyncio.Semaphore(self._per_caller)
+        self._holders[caller] = self._holders.get(caller, 0) + 1
         try:
-            if self._slots.locked():  # only a call that has to queue pays for wait_for's timer task
-                await asyncio.wait_for(self._slots.acquire(), self._wait_s)
-            else:
-                await self._slots.acquire()
-        except TimeoutError:
-            raise BawUnavailable(
-                f"The gateway already has {self._limit} calls to BAW in flight; try again shortly.", retry_after=1
-            ) from None
-        try:
-            yield
+            await self._acquire(
+                share,
+                RateLimited(
+                    f"This caller already has {self._per_caller} calls to BAW in flight; wait for their answers.",
+                    retry_after=1,
+                ),
+            )
+            try:
+                await self._acquire(
+                    self._slots,
+                    Overloaded(f"The gateway already has {self._limit} calls to BAW in flight; try again shortly."),
+                )
+                try:
+                    yield
+                finally:
+                    self._slots.release()
+            finally:
+                share.release()
         finally:
-            self._slots.release()
+            self._holders[caller] -= 1
+            if not self._holders[caller]:
+                del self._holders[caller], self._callers[caller]
+
+    async def _acquire(self, semaphore: asyncio.Semaphore, refusal: GatewayError) -> None:
+        if not semaphore.locked():  # only a call that has to queue pays for wait_for's timer
+            await semaphore.acquire()
+            return
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self._wait_s)
+        except TimeoutError:
+            raise refusal from None

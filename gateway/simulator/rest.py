@@ -74,6 +74,9 @@ async def process_details(request: web.Request) -> web.StreamResponse:
         )
     if faults.body is not None:
         return _faulty_body(faults.body, request.match_info["piid"])
+    broken = faults.broken.get(request.match_info["piid"])
+    if broken is not None:
+        return await _broken_instance(broken, request.match_info["piid"], faults.slow_s)
     if not authenticated(request, state):
         # Unauthenticated: the container's challenge, no BAW JSON.
         return web.Response(status=401, text="Unauthorized", headers=_CHALLENGE)
@@ -129,6 +132,24 @@ async def process_details(request: web.Request) -> web.StreamResponse:
         )
     data = all_parts(instance) if "all" in parts else header_part(instance)
     return web.json_response({"status": "200", "data": data})
+
+
+async def _broken_instance(kind: str, piid: str, slow_s: float) -> web.Response:
+    """One instance BAW cannot serve, while it serves the others."""
+    if kind == "slow":
+        await asyncio.sleep(slow_s)
+    if kind in ("502", "503"):
+        return web.Response(status=int(kind), text="<html>Bad Gateway</html>", content_type="text/html")
+    if kind == "500":
+        return baw_error(
+            500,
+            "CWTBG0019E",
+            "Unexpected exception during execution. Exception information: 'java.lang.NullPointerException'.",
+            "com.lombardisoftware.core.TeamWorksException",
+            [],
+            True,
+        )
+    return _faulty_body("malformed", piid)
 
 
 def _faulty_body(kind: str, piid: str) -> web.Response:

@@ -35,6 +35,9 @@ class Faults:
     resets: int = 0  # the next N lookups drop the connection without an answer
     token_down: bool = False  # token endpoints answer 503
     body: str | None = None  # "malformed" (not JSON), "html" (wrong content type), "oversized", "wrong_shape"
+    # Faults of single instances, by id: "malformed", "500" (CWTBG0019E), "502", "503" or "slow" (`slow_s` late)
+    broken: dict[str, str] = field(default_factory=dict)
+    slow_s: float = 30.0
 
 
 @dataclass

@@ -49,11 +49,14 @@ class ApiKeys:
                 stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
                 if stamp == self._stamp:
                     return
-                self._stamp = stamp
+            else:
+                stamp = None
             raw = self._secret.read()
         except OSError as exc:
             log.warning("cannot re-read GATEWAY_API_KEYS_FILE (%s): keeping the keys loaded before", exc.strerror)
             return
+        # The stamp is kept only once the file was read: a failed read is tried again at the next check.
+        self._stamp = stamp
         self._keys = tuple(key.encode() for key in raw.replace(",", "\n").split() if key)
         log.info("inbound API keys loaded: %d key(s)", len(self._keys))
 
@@ -89,8 +92,8 @@ class RateLimiter:
         self._rate, self._burst, self._clock = rate, burst, clock
         self._buckets: LRUCache[str, _Bucket] = LRUCache(maxsize=max_callers)
 
-    def retry_after(self, caller: str) -> int | None:
-        """Take one token; None when allowed, else whole seconds until the next token."""
+    def retry_after(self, caller: str, *, take: bool = True) -> int | None:
+        """Take one token (or with take=False only look); None when allowed, else whole seconds until the next."""
         now = self._clock()
         bucket = self._buckets.get(caller)
         if bucket is None:
@@ -98,6 +101,6 @@ class RateLimiter:
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
         if bucket.tokens >= 1:
-            bucket.tokens -= 1
+            bucket.tokens -= take
             return None
         return max(1, math.ceil((1 - bucket.tokens) / self._rate))

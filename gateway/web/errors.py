@@ -9,9 +9,9 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.context import request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import REQUEST_ID
-from gateway.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +31,21 @@ def error_response(
     request_id: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     body = {"error": {"code": code, "message": message, "request_id": request_id}}
-    response = web.json_response(body, status=status, headers=headers)
-    response.headers["X-Request-ID"] = request_id
-    return response
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Keep a sane incoming X-Request-ID (a proxy's or the host's), else make one; echo it on the answer."""
+    """Keep a sane incoming X-Request-ID (a proxy's or the host's), else make one (web/stamp.py echoes it)."""
     incoming = request.headers.get("X-Request-ID", "")
     # 128 random bits as hex: unique enough to correlate logs, without uuid4's object and syscall per request.
     request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     try:
-        response = await handler(request)
+        return await handler(request)
     finally:
         request_id_var.reset(token)
-    response.headers["X-Request-ID"] = request_id
-    return response
 
 
 @web.middleware

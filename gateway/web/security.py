@@ -1,28 +1,42 @@
-"""The middlewares that decide who may call: bearer keys, per-caller rate limits, CORS for browser hosts."""
+"""Who may call and how often: the caller's address (through trusted proxies only), bearer keys, per-caller rate
+limits and a separate limit on failed authentications per address; CORS preflights for browser hosts."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.config import Settings
+from gateway.context import caller_var
 from gateway.errors import RateLimited, Unauthorized
-from gateway.keys import API_KEYS, CALLER, RATE_LIMITER, SETTINGS
+from gateway.keys import API_KEYS, AUTH_FAILURES, CALLER, CLIENT_ADDRESS, RATE_LIMITER, SETTINGS
 from gateway.web.access import is_protected
 from gateway.web.errors import Handler
+from gateway.web.forwarded import client_address
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    request[CLIENT_ADDRESS] = address
+    caller = f"ip:{address}"
     keys = request.app[API_KEYS]
     if is_protected(request.path) and keys.enabled:
+        failures = request.app[AUTH_FAILURES]
+        # An address that keeps presenting wrong keys is slowed down before its next guess is even checked.
+        wait = failures.retry_after(caller, take=False)
+        if wait is not None:
+            raise RateLimited(f"Too many failed authentications from this address: retry in {wait} s.", wait)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        caller = keys.caller(presented.strip()) if scheme.lower() == "bearer" else None
-        if caller is None:
+        known = keys.caller(presented.strip()) if scheme.lower() == "bearer" else None
+        if known is None:
+            failures.retry_after(caller)
             raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
-        request[CALLER] = caller
-    else:
-        request[CALLER] = f"ip:{request.remote}"
-    return await handler(request)
+        caller = known
+    request[CALLER] = caller
+    token = caller_var.set(caller)
+    try:
+        return await handler(request)
+    finally:
+        caller_var.reset(token)
 
 
 @web.middleware
@@ -34,38 +48,34 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     return await handler(request)
 
 
-_ALLOWED_HEADERS = (
+ALLOWED_HEADERS = (
     "Authorization, Content-Type, Accept, X-Request-ID, MCP-Protocol-Version, Mcp-Session-Id, "
     "Mcp-Method, Mcp-Name, Last-Event-ID"
 )
-_EXPOSED_HEADERS = "X-Request-ID, Retry-After, Cache-Status, WWW-Authenticate, Mcp-Session-Id"
-_MANIFEST = "/.well-known/ai-plugin.json"
+EXPOSED_HEADERS = "X-Request-ID, Retry-After, Cache-Status, WWW-Authenticate, Mcp-Session-Id"
+MANIFEST = "/.well-known/ai-plugin.json"
+
+
+def allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    return origin if origin is not None and origin in request.app[SETTINGS].cors_origins else None
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Allowed origins are echoed, never `*`; a foreign origin gets no allow header (the browser blocks it)."""
-    settings: Settings = request.app[SETTINGS]
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin in settings.cors_origins
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        response: web.StreamResponse = web.Response(status=204)
-        if allowed:
-            response.headers.update(
-                {
-                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                    "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-                    "Access-Control-Max-Age": "600",
-                }
-            )
-            if request.headers.get("Access-Control-Request-Private-Network") == "true" and request.path == _MANIFEST:
-                response.headers["Access-Control-Allow-Private-Network"] = "true"
-    else:
-        response = await handler(request)
-    if allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin  # type: ignore[assignment]
-        response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
-        if request.path == _MANIFEST:
+    """Preflights are answered here; the allow headers of every answer are added when it is prepared
+    (web/stamp.py), which streamed answers pass through too."""
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return await handler(request)
+    response = web.Response(status=204)
+    if allowed_origin(request) is not None:
+        response.headers.update(
+            {
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                "Access-Control-Max-Age": "600",
+            }
+        )
+        if request.headers.get("Access-Control-Request-Private-Network") == "true" and request.path == MANIFEST:
             response.headers["Access-Control-Allow-Private-Network"] = "true"
-    response.headers.add("Vary", "Origin")
     return response

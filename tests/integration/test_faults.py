@@ -11,13 +11,34 @@ import time
 
 import pytest
 
+from gateway.app import create_app
+from gateway.config import load_settings
 from gateway.logs import configure_logging
+from tests.clock import ManualClock
 from tests.conftest import CLIENT_SECRET
 
 
 @pytest.fixture
 def gateway_env(gateway_env: dict[str, str]) -> dict[str, str]:
-    return {**gateway_env, "BAW_TIMEOUT_S": "1", "GATEWAY_BREAKER_FAILURES": "3", "GATEWAY_BREAKER_COOLDOWN_S": "1"}
+    return {
+        **gateway_env,
+        "BAW_TIMEOUT_S": "1",
+        "GATEWAY_BREAKER_MIN_CALLS": "3",
+        "GATEWAY_BREAKER_MIN_IDS": "3",
+        "GATEWAY_BREAKER_COOLDOWN_S": "15",
+        "GATEWAY_CACHE_FAILURE_TTL_S": "0",
+    }
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(time.monotonic())
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, gateway_env: dict[str, str], clock: ManualClock):
+    """The gateway with a clock the test moves: cooldowns and TTLs pass without sleeping."""
+    return await aiohttp_client(create_app(load_settings(gateway_env), clock=clock))
 
 
 async def _lookup(gateway, piid: str) -> tuple[int, dict, float, dict]:
@@ -68,8 +89,7 @@ async def test_connection_resets_are_retried_and_a_lasting_one_is_503(gateway, s
     status, body, _, _ = await _lookup(gateway, "1700")
     assert (status, body["error"]["code"]) == (503, "baw_unavailable")
     simulator.state.faults.resets = 0
-    await asyncio.sleep(1.1)  # three failed attempts opened the breaker: its cooldown passes, a probe closes it
-    assert (await _lookup(gateway, "1700"))[0] == 200
+    assert (await _lookup(gateway, "1700"))[0] == 200  # one lookup (three attempts) is one outcome: still closed
 
 
 @pytest.mark.parametrize(
@@ -85,19 +105,19 @@ async def test_unusable_bodies_are_502_never_500(gateway, simulator, kind: str, 
     assert (await _lookup(gateway, "1800"))[0] == 200
 
 
-async def test_the_breaker_fails_fast_serves_the_cache_and_recovers_after_one_probe(gateway, simulator) -> None:
+async def test_the_breaker_fails_fast_serves_the_cache_and_recovers_after_one_probe(gateway, simulator, clock) -> None:
     assert (await _lookup(gateway, "23972"))[0] == 200  # cached for 5 s
     simulator.state.faults.error_burst, simulator.state.faults.error_status = 1000, 500
     for piid in ("2001", "881", "1500"):
         assert (await _lookup(gateway, piid))[0] == 502
     calls = simulator.state.calls["process"]
     status, body, elapsed, headers = await _lookup(gateway, "1600")
-    assert (status, body["error"]["code"]) == (503, "baw_unavailable") and headers["Retry-After"] == "1"
+    assert (status, body["error"]["code"]) == (503, "baw_unavailable") and headers["Retry-After"] == "15"
     assert simulator.state.calls["process"] == calls and elapsed < 0.5  # not even tried
     cached = await gateway.get("/baw/process-status?process_id=23972")
     assert cached.status == 200 and "hit" in cached.headers["Cache-Status"]
     simulator.state.faults.error_burst = 0
-    await asyncio.sleep(1.1)
+    clock.now += 15
     assert (await _lookup(gateway, "1600"))[0] == 200  # the probe succeeds: closed again
     assert (await _lookup(gateway, "1700"))[0] == 200
 

@@ -9,7 +9,7 @@ from yarl import URL
 
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.models import ProcessStatus
-from gateway.baw.resilience import CircuitBreaker, ConcurrencyCap
+from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
 from gateway.errors import BawError, BawForbidden, BawTimeout, BawUnavailable, InvalidRequest, NotFound
 from gateway.metrics import Metrics
 
@@ -60,8 +60,9 @@ async def client():
             credentials,
             timeout_s=5,
             metrics=metrics,
-            breaker=CircuitBreaker(1000, 1),
-            cap=ConcurrencyCap(8, 1),
+            health=BawHealth(BreakerPolicy(min_calls=1000)),
+            slots=FairSlots(8, 8, 1),
+            failures=FailureMemory(0, 10),
             max_response_bytes=10_000,
             jitter=lambda: 0,
         )

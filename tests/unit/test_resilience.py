@@ -4,9 +4,27 @@ import asyncio
 
 import pytest
 
-from gateway.baw.resilience import RETRY_CAP_S, CircuitBreaker, ConcurrencyCap, backoff_delay
-from gateway.errors import BawError, BawTimeout, BawUnavailable, NoCredential, NotFound
+from gateway.baw.resilience import (
+    RETRY_CAP_S,
+    BawHealth,
+    BreakerPolicy,
+    FailureMemory,
+    FairSlots,
+    backoff_delay,
+)
+from gateway.errors import (
+    BawError,
+    BawForbidden,
+    BawTimeout,
+    BawUnavailable,
+    NoCredential,
+    NotFound,
+    Overloaded,
+    RateLimited,
+)
 from tests.clock import ManualClock
+
+POLICY = BreakerPolicy(window_s=30, min_calls=10, failure_rate=0.5, slow_call_s=5, min_subjects=3, cooldown_s=15)
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
@@ -16,76 +34,150 @@ def test_backoff_is_full_jitter_and_capped() -> None:
     assert backoff_delay(10, jitter=1) == RETRY_CAP_S
 
 
-def test_only_baw_failures_count_against_it() -> None:
-    clock = ManualClock()
-    breaker = CircuitBreaker(threshold=3, cooldown_s=15, clock=clock)
-    for error in (BawError("5xx"), BawTimeout("slow"), BawUnavailable("refused")):
-        breaker.before_call()
-        breaker.record_error(error)
-    assert breaker.is_open
-    clock.now += 15
-    breaker.before_call()  # the probe ...
-    breaker.record_error(NoCredential("token endpoint down"))  # ... never reached BAW: it decides nothing
-    assert breaker.is_open
-    breaker.before_call()  # so the next call probes
-    breaker.record_error(NotFound("no such instance"))  # a 4xx answer: BAW is up
-    assert not breaker.is_open
+def _record(health: BawHealth, subject: str, *, failed: bool, seconds: float = 0.01) -> None:
+    health.before_call()
+    health.record(subject, failed=failed, seconds=seconds)
 
 
-def test_breaker_opens_after_n_failures_fails_fast_then_one_probe_decides() -> None:
-    clock = ManualClock()
-    breaker = CircuitBreaker(threshold=3, cooldown_s=15, clock=clock)
-    for _ in range(2):
-        breaker.before_call()
-        breaker.record(baw_failed=True)
-    breaker.before_call()
-    breaker.record(baw_failed=False)  # a success resets the count
-    for _ in range(3):
-        breaker.before_call()
-        breaker.record(baw_failed=True)
-    with pytest.raises(BawUnavailable) as caught:
-        breaker.before_call()
+def test_failures_of_one_id_never_open_the_breaker_however_many() -> None:
+    health = BawHealth(POLICY, clock=ManualClock())
+    for _ in range(100):
+        _record(health, "process instance 5", failed=True)
+    assert not health.is_open
+    health.before_call()  # everyone else still gets through
+
+
+def test_a_failure_rate_over_distinct_ids_opens_it_and_fewer_calls_than_the_minimum_never_do() -> None:
+    health = BawHealth(POLICY, clock=ManualClock())
+    for n in range(9):
+        _record(health, f"process instance {n}", failed=True)
+    assert not health.is_open  # 9 calls: below the minimum, whatever their outcome
+    _record(health, "process instance 9", failed=True)
+    assert health.is_open
+    with pytest.raises(BawUnavailable, match="many different requests") as caught:
+        health.before_call()
     assert caught.value.retry_after == 15
+
+
+def test_a_low_failure_rate_keeps_it_closed() -> None:
+    health = BawHealth(POLICY, clock=ManualClock())
+    for n in range(40):
+        _record(health, f"process instance {n}", failed=n % 3 == 0)  # a third fail: under the 50 % rate
+    assert not health.is_open
+
+
+def test_old_outcomes_leave_the_window() -> None:
+    clock = ManualClock()
+    health = BawHealth(POLICY, clock=clock)
+    for n in range(9):
+        _record(health, f"id {n}", failed=True)
+    clock.now += 31
+    for n in range(9):
+        _record(health, f"ok {n}", failed=False)
+    _record(health, "id 9", failed=True)  # 10 calls in the window, 1 failed
+    assert not health.is_open
+
+
+def test_slow_calls_over_distinct_ids_open_it() -> None:
+    health = BawHealth(POLICY, clock=ManualClock())
+    for n in range(10):
+        _record(health, f"id {n}", failed=False, seconds=6)
+    assert health.is_open
+
+
+def test_only_baw_failures_count_and_errors_raised_before_baw_decide_nothing() -> None:
+    clock = ManualClock()
+    health = BawHealth(POLICY, clock=clock)
+    for n, error in enumerate(([BawError("5xx"), BawTimeout("slow"), BawUnavailable("refused")] * 4)[:10]):
+        health.before_call()
+        health.record_error(f"id {n}", error, 0.01)
+    assert health.is_open
     clock.now += 15
-    breaker.before_call()  # the probe
-    with pytest.raises(BawUnavailable):
-        breaker.before_call()  # others still fail fast while it runs
-    breaker.record(baw_failed=True)  # the probe failed: open again for a whole cooldown
-    with pytest.raises(BawUnavailable):
-        breaker.before_call()
+    for error in (NoCredential("token endpoint down"), Overloaded("full"), RateLimited("share")):
+        health.before_call()  # the probe ...
+        health.record_error("x", error, 0.01)  # ... never reached BAW: it decides nothing, the next call probes
+        assert health.is_open
+    health.before_call()
+    health.record_error("x", NotFound("no such instance"), 0.01)  # a 4xx answer: BAW is up
+    assert not health.is_open
+
+
+def test_one_probe_decides_after_the_cooldown() -> None:
+    clock = ManualClock()
+    health = BawHealth(POLICY, clock=clock)
+    for n in range(10):
+        _record(health, f"id {n}", failed=True)
     clock.now += 15
-    breaker.before_call()
-    breaker.record(baw_failed=False)  # the probe succeeded: closed
-    breaker.before_call()
-    assert not breaker.is_open
+    health.before_call()  # the probe
+    with pytest.raises(BawUnavailable):
+        health.before_call()  # others still fail fast while it runs
+    health.record("id 0", failed=True, seconds=0.01)  # the probe failed: open again for a whole cooldown
+    with pytest.raises(BawUnavailable):
+        health.before_call()
+    clock.now += 15
+    health.before_call()
+    health.record("id 0", failed=False, seconds=0.01)  # the probe succeeded: closed, the window forgotten
+    assert not health.is_open
+    _record(health, "id 1", failed=True)
+    assert not health.is_open
 
 
 def test_an_abandoned_probe_lets_the_next_call_probe() -> None:
     clock = ManualClock()
-    breaker = CircuitBreaker(threshold=1, cooldown_s=1, clock=clock)
-    breaker.before_call()
-    breaker.record(baw_failed=True)
-    clock.now += 1
-    breaker.before_call()
-    breaker.abandon()
-    breaker.before_call()
+    health = BawHealth(POLICY, clock=clock)
+    for n in range(10):
+        _record(health, f"id {n}", failed=True)
+    clock.now += 15
+    health.before_call()
+    health.abandon()
+    health.before_call()
 
 
-async def test_concurrency_cap_refuses_after_a_bounded_wait() -> None:
-    cap = ConcurrencyCap(limit=2, wait_s=0.05)
+def test_failure_memory_keeps_detached_per_subject_failures_for_their_ttl() -> None:
+    clock = ManualClock()
+    memory = FailureMemory(ttl_s=5, max_entries=100, clock=clock)
+    try:
+        raise BawError("BAW could not answer the lookup of process instance 5: HTTP 500.")
+    except BawError as raised:
+        memory.remember("5", raised)
+    for error in (BawUnavailable("503: BAW as a whole"), NotFound("none"), BawForbidden("no")):
+        memory.remember(str(id(error)), error)  # not about one subject (or cached elsewhere): not kept
+    recalled = memory.recall("5")
+    assert isinstance(recalled, BawError) and "HTTP 500" in recalled.message
+    assert recalled.__traceback__ is None and recalled.__context__ is None
+    assert len(memory._errors) == 1  # type: ignore[arg-type]
+    clock.now += 5
+    assert memory.recall("5") is None
+
+
+def test_failure_memory_is_bounded() -> None:
+    memory = FailureMemory(ttl_s=60, max_entries=10)
+    for n in range(1000):
+        memory.remember(n, BawTimeout("slow"))
+    assert len(memory._errors) == 10  # type: ignore[arg-type]
+
+
+async def test_slots_give_each_caller_a_bounded_share_and_refuse_after_a_bounded_wait() -> None:
+    slots = FairSlots(limit=4, per_caller=2, wait_s=0.05)
     release = asyncio.Event()
 
-    async def hold() -> None:
-        async with cap.slot():
+    async def hold(caller: str) -> None:
+        async with slots.slot(caller):
             await release.wait()
 
-    holders = [asyncio.create_task(hold()) for _ in range(2)]
+    greedy = [asyncio.create_task(hold("key:greedy")) for _ in range(2)]
     await asyncio.sleep(0)
-    with pytest.raises(BawUnavailable, match="2 calls to BAW in flight") as caught:
-        async with cap.slot():
+    with pytest.raises(RateLimited, match="2 calls to BAW in flight") as caught:
+        async with slots.slot("key:greedy"):
             pass
     assert caught.value.retry_after == 1
+    others = [asyncio.create_task(hold(f"key:other{n}")) for n in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded, match="4 calls to BAW in flight"):
+        async with slots.slot("key:third"):
+            pass
     release.set()
-    await asyncio.gather(*holders)
-    async with cap.slot():
+    await asyncio.gather(*greedy, *others)
+    assert slots._callers == {} and slots._holders == {}  # nothing kept for callers without calls in flight
+    async with slots.slot("key:greedy"):
         pass

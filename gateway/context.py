@@ -1,0 +1,13 @@
+"""Who and which request the code below the web layer is working for, without passing it through every call.
+
+Set by the web layer per request (contextvars follow tasks created meanwhile, such as a single-flight lookup);
+read by logging (the request id on every line) and by the BAW client (the caller's fair share of BAW slots).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# "key:<fingerprint>", "user:<issuer>#<sub>" or "ip:<address>"; "-" for work no caller asked for.
+caller_var: ContextVar[str] = ContextVar("caller", default="-")

@@ -1,0 +1,50 @@
+"""The client's address behind proxies the operator trusts (GATEWAY_TRUSTED_PROXIES), and only those.
+
+X-Forwarded-For (or RFC 7239 Forwarded) is read from the right: every hop that is a trusted proxy is skipped,
+and the first address that is not one is the client. Without trusted proxies the headers are ignored: any
+client can write them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from aiohttp import web
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f:.]+)\]?(?::\d+)?"?', re.IGNORECASE)
+
+
+def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: str | None, proxies: tuple[Network, ...]) -> bool:
+    parsed = _parse(address) if address else None
+    return parsed is not None and any(parsed in network for network in proxies)
+
+
+def _hops(request: web.Request) -> list[str]:
+    forwarded = request.headers.getall("Forwarded", [])
+    if forwarded:
+        return [match.group(1) for value in forwarded for match in _FORWARDED_FOR.finditer(value)]
+    return [hop.strip() for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
+
+
+def client_address(request: web.Request, proxies: tuple[Network, ...]) -> str:
+    peer = request.remote or "unknown"
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    client = peer
+    for hop in reversed(_hops(request)):
+        if _parse(hop) is None:
+            break  # a hop we cannot read: believe nothing beyond the last trusted proxy that sent it
+        client = hop
+        if not _trusted(hop, proxies):
+            break
+    return client

@@ -1,0 +1,109 @@
+"""The BAW client against a small real HTTP server: what only a real transport shows (compression, counting of
+attempts, what a failing id costs)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from gateway.baw.client import BAW_HEADERS, BawClient
+from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
+from gateway.errors import BawError
+from gateway.metrics import Metrics
+from tests.clock import ManualClock
+
+
+class StaticCredential:
+    expires_at = None
+    ready = True
+
+    async def authorization(self) -> str:
+        return "Bearer t"
+
+    def reject(self, authorization: str) -> None:
+        pass
+
+    async def run(self) -> None:
+        return None
+
+
+def _instance(piid: str) -> dict:
+    return {"status": "200", "data": {"piid": piid, "executionState": "Active", "name": f"Loan:{piid}"}}
+
+
+@pytest.fixture
+def answers() -> dict:
+    """process id -> (status, body bytes, headers); the fake serves these and counts calls."""
+    return {}
+
+
+@pytest.fixture
+async def baw(aiohttp_server, answers):
+    calls: dict[str, int] = {}
+
+    async def process(request: web.Request) -> web.Response:
+        piid = request.match_info["piid"]
+        calls[piid] = calls.get(piid, 0) + 1
+        status, body, headers = answers.get(piid, (200, json.dumps(_instance(piid)).encode(), {}))
+        return web.Response(status=status, body=body, headers={"Content-Type": "application/json", **headers})
+
+    app = web.Application()
+    app.router.add_get("/rest/bpm/wle/v1/process/{piid}", process)
+    server = await aiohttp_server(app)
+    clock = ManualClock()
+    health = BawHealth(BreakerPolicy(min_calls=1000), clock=clock)
+    async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
+        client = BawClient(
+            session,
+            URL(f"http://127.0.0.1:{server.port}"),
+            StaticCredential(),
+            timeout_s=5,
+            metrics=Metrics(),
+            health=health,
+            slots=FairSlots(8, 8, 1),
+            failures=FailureMemory(5, 100, clock=clock),
+            max_response_bytes=2 * 1024 * 1024,
+            jitter=lambda: 0,
+        )
+        client.calls, client.health, client.clock = calls, health, clock  # for the tests' eyes only
+        yield client
+
+
+async def test_a_small_gzip_body_that_decodes_past_the_limit_is_refused(baw, answers) -> None:
+    bomb = gzip.compress(b'{"data": {"pad": "' + b"0" * (50 * 1024 * 1024) + b'"}}')
+    assert len(bomb) < 100_000  # its Content-Length is far below the 2 MiB limit
+    answers["5"] = (200, bomb, {"Content-Encoding": "gzip"})
+    with pytest.raises(BawError, match="more than the 2097152 bytes"):
+        await baw.process_details("5")
+
+
+async def test_a_gzip_body_within_the_limit_is_read(baw, answers) -> None:
+    answers["6"] = (200, gzip.compress(json.dumps(_instance("6")).encode()), {"Content-Encoding": "gzip"})
+    assert (await baw.process_details("6")).name == "Loan:6"
+
+
+async def test_a_lookup_is_one_outcome_for_the_breaker_whatever_its_retries(baw, answers) -> None:
+    answers["7"] = (502, b"{}", {})
+    with pytest.raises(BawError):
+        await baw.process_details("7")
+    assert baw.calls["7"] == 3  # retried ...
+    assert [(o.subject, o.failed) for o in baw.health._outcomes] == [("process instance 7", True)]  # ... counted once
+
+
+async def test_a_failing_id_is_answered_from_memory_for_its_ttl_then_asked_again(baw, answers) -> None:
+    answers["8"] = (500, json.dumps({"Data": {"errorNumber": "CWTBG0019E", "errorMessage": "boom"}}).encode(), {})
+    for _ in range(5):
+        with pytest.raises(BawError, match="HTTP 500") as caught:
+            await baw.process_details("8")
+        assert caught.value.__context__ is None
+    assert baw.calls["8"] == 1
+    assert (await baw.process_details("9")).process_id == "9"  # other ids are not concerned
+    baw.clock.now += 5
+    del answers["8"]
+    assert (await baw.process_details("8")).process_id == "8"
+    assert baw.calls["8"] == 2
