@@ -17,6 +17,8 @@ from gateway.simulator.tls import SimulatorTls, generate_tls
 CLIENT_SECRET = "S3CRET-client-7f1c9a"
 PASSWORD = "S3CRET-password-55d2e1"
 API_KEY = "S3CRET-apikey-0b8e44"
+# An inbound key of the gateway's (GATEWAY_API_KEYS), for the tests of protected gateways.
+KEY = "gw-key-7c4e1f9a2b"
 
 
 @dataclass
@@ -74,3 +76,12 @@ def gateway_env(simulator: Simulator, simulator_tls: SimulatorTls, tmp_path: Pat
 async def gateway(aiohttp_client, gateway_env: dict[str, str]) -> TestClient:
     """The gateway on a real loopback socket, talking TLS to the simulator."""
     return await aiohttp_client(create_app(load_settings(gateway_env)))
+
+
+@pytest.fixture
+async def protected(aiohttp_client, gateway_env: dict[str, str], tmp_path: Path) -> TestClient:
+    """The gateway behind inbound bearer keys (KEY and a second one), with a plugin verification token."""
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY}\nsecond-key-0d9e\n")
+    env = {**gateway_env, "GATEWAY_API_KEYS_FILE": str(keys), "PLUGIN_VERIFICATION_TOKEN": "openai-verif-123"}
+    return await aiohttp_client(create_app(load_settings(env)))

@@ -6,19 +6,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+from tests.ports import free_port
+
 GATEWAY = [sys.executable, "-m", "gateway"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_bad_configuration_exits_2_naming_every_problem_without_a_traceback() -> None:
@@ -31,7 +26,7 @@ def test_bad_configuration_exits_2_naming_every_problem_without_a_traceback() ->
 
 
 def test_demo_starts_the_gateway_against_the_simulator_and_its_curl_lines_answer() -> None:
-    port, simulator_port = _free_port(), _free_port()
+    port, simulator_port = free_port(), free_port()
     env = {**os.environ, "GATEWAY_PORT": str(port)}
     with subprocess.Popen(
         [*GATEWAY, "demo", "--simulator-port", str(simulator_port)],

@@ -4,7 +4,6 @@ handshake) and auto (2026-07-28 stateless, server/discover) modes."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -12,8 +11,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from gateway.app import create_app
-from gateway.config import load_settings
+from tests.conftest import KEY
 
 MODES = ["legacy", "auto"]
 CALLS = {
@@ -67,16 +65,9 @@ async def test_tool_failures_are_results_with_the_gateway_code(gateway, mode: st
     assert unknown.is_error and "sort" in unknown.structured_content["error"]["message"]
 
 
-@pytest.fixture
-async def protected(aiohttp_client, gateway_env, tmp_path: Path):
-    keys = tmp_path / "keys"
-    keys.write_text("mcp-key-5f1b3c\n")
-    return await aiohttp_client(create_app(load_settings({**gateway_env, "GATEWAY_API_KEYS_FILE": str(keys)})))
-
-
 @pytest.mark.parametrize("mode", MODES)
 async def test_inbound_keys_apply_to_mcp_as_to_rest(protected, mode: str) -> None:
-    async with httpx2.AsyncClient(headers={"Authorization": "Bearer mcp-key-5f1b3c"}) as http:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
         async with Client(streamable_http_client(_url(protected), http_client=http), mode=mode) as client:
             result = await client.call_tool("get_process_status", {"process_id": "2001"})
     assert result.structured_content["status"] == "active"

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
 from openapi_spec_validator import validate
 
 from gateway.app import create_app
 from gateway.config import load_settings
-
-KEY = "gw-key-7c4e1f9a2b"
-
-
-@pytest.fixture
-async def protected(aiohttp_client, gateway_env, tmp_path: Path):
-    keys = tmp_path / "keys"
-    keys.write_text(f"{KEY}\nsecond-key-0d9e\n")
-    env = {**gateway_env, "GATEWAY_API_KEYS_FILE": str(keys), "PLUGIN_VERIFICATION_TOKEN": "openai-verif-123"}
-    return await aiohttp_client(create_app(load_settings(env)))
+from tests.conftest import KEY
 
 
 async def test_lookups_need_a_valid_bearer_key(protected) -> None:

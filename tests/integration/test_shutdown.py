@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -13,11 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -26,7 +21,7 @@ async def serve(gateway_env, tmp_path: Path):
     processes = []
 
     async def start(**extra: str):
-        port = _free_port()
+        port = free_port()
         env = {
             "PATH": os.environ["PATH"],
             **gateway_env,

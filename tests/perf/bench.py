@@ -27,6 +27,9 @@ from pathlib import Path
 import aiohttp
 import trustme
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
+from tests.ports import free_port  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONNECTIONS = 32
@@ -114,12 +117,6 @@ function request()
   return wrk.format("GET", "/baw/process-status?process_id=" .. (base + counter))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_tools() -> None:
