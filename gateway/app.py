@@ -18,6 +18,7 @@ from gateway.config import Settings
 from gateway.keys import (
     API_KEYS,
     AUTH_FAILURES,
+    BACKGROUND_TASKS,
     BAW_SESSION,
     CLOCK,
     CREDENTIALS,
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotoni
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[BACKGROUND_TASKS] = {}
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
     app[API_KEYS] = ApiKeys(settings.api_keys)
@@ -113,11 +115,25 @@ async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     """The credential provider and, for token modes, its renewal task (cancelled on shutdown)."""
     provider = credential_provider(app[SETTINGS], app[BAW_SESSION], on_renewal=app[METRICS].token_renewal)
     app[CREDENTIALS] = provider
+    if not provider.background:
+        yield
+        return
     renewal = asyncio.create_task(provider.run(), name="baw-credential-renewal")
+    renewal.add_done_callback(_report_death)
+    app[BACKGROUND_TASKS]["credential_renewal"] = renewal
     yield
+    renewal.remove_done_callback(_report_death)
     renewal.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await renewal
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A background task must never end on its own; if it does, say so now (and /livez fails)."""
+    if task.cancelled():
+        log.critical("background task %s was cancelled: restart the gateway", task.get_name())
+    else:
+        log.critical("background task %s ended: restart the gateway", task.get_name(), exc_info=task.exception())
 
 
 async def wire_services(app: web.Application) -> None:

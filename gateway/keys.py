@@ -6,6 +6,7 @@ without importing the layers the values come from.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -30,6 +31,8 @@ class Lifecycle:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+# Tasks that must run for the app's lifetime (credential renewal): /livez fails when one has died.
+BACKGROUND_TASKS: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("background_tasks")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")  # monotonic seconds
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class CredentialProvider(Protocol):
+    background: bool  # `run` is work for the application's lifetime (renewal), not a no-op
+
     async def authorization(self) -> str:
         """The Authorization header value to send to BAW now; BawUnavailable when none is usable."""
 
@@ -38,7 +40,11 @@ class CredentialProvider(Protocol):
 
     @property
     def ready(self) -> bool:
-        """A usable credential is held now (what /readyz reports)."""
+        """A usable credential is held now."""
+
+    @property
+    def established(self) -> bool:
+        """A credential was obtained at least once since start (what /readyz waits for)."""
 
     async def run(self) -> None:
         """Background work for the application's lifetime (token renewal); returns at once if there is none."""
@@ -50,8 +56,10 @@ class CredentialProvider(Protocol):
 class StaticCredential:
     """`basic` and `zen_api_key`: the same header on every call, rebuilt when BAW rejects it (rotated file)."""
 
+    background = False
     expires_at = None
     ready = True
+    established = True
 
     def __init__(self, scheme: str, username: str, secret: Secret) -> None:
         self._scheme, self._username, self._secret = scheme, username, secret
@@ -103,7 +111,13 @@ async def _sleep_or_wake(delay: float, wake: asyncio.Event) -> None:
 
 
 class RenewingCredential:
-    """A token held for every lookup and renewed by one background task (`run`), never two at once."""
+    """A token held for every lookup and renewed by one background task (`run`), never two at once.
+
+    `_renewal` is the one renewal asked for or under way (None when none is): lookups without a usable token
+    wait on it, bounded; a BAW 401 drops the token and asks for one at once, so the lookup that met the 401
+    waits for the new token instead of finding none."""
+
+    background = True
 
     def __init__(
         self,
@@ -123,9 +137,9 @@ class RenewingCredential:
         self._on_renewal = on_renewal
         self._token: Token | None = None
         self._failure: GatewayError | None = None
-        self._renewing = False
+        self._renewal: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
-        self._outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.established = False  # a token was obtained at least once since start
 
     @property
     def expires_at(self) -> float | None:
@@ -143,14 +157,17 @@ class RenewingCredential:
     async def authorization(self) -> str:
         if self._usable(self._token):
             return self._token.authorization  # type: ignore[union-attr]
-        if self._failure is not None and not self._renewing:
-            # Renewals are failing and the token is gone: answer at once, the task keeps retrying.
-            raise NoCredential(f"No usable BAW credential: {self._failure.message}")
-        self._wake.set()
+        if self._renewal is None:
+            if self._failure is not None:
+                # Renewals are failing and the token is gone: answer at once, the task keeps retrying.
+                raise NoCredential(f"No usable BAW credential: {self._failure.message}")
+            self._ask_for_renewal()
+        assert self._renewal is not None
         try:
-            await asyncio.wait_for(asyncio.shield(self._outcome), self._wait_timeout_s)
+            await asyncio.wait_for(asyncio.shield(self._renewal), self._wait_timeout_s)
         except TimeoutError:
-            raise BawUnavailable(
+            # The token endpoint is slow; BAW was never asked, so this says nothing about BAW.
+            raise NoCredential(
                 f"No BAW credential yet: {self._source.target} did not issue a token within {self._wait_timeout_s:g} s."
             ) from None
         if self._usable(self._token):
@@ -161,12 +178,18 @@ class RenewingCredential:
     def reject(self, authorization: str) -> None:
         if self._token is not None and self._token.authorization == authorization:
             self._token = None
-            self._wake.set()
+            self._ask_for_renewal()
+
+    def _ask_for_renewal(self) -> None:
+        if self._renewal is None:
+            self._renewal = asyncio.get_running_loop().create_future()
+        self._wake.set()
 
     async def run(self) -> None:
         failures = 0
         while True:
-            self._renewing = True
+            if self._renewal is None:
+                self._renewal = asyncio.get_running_loop().create_future()
             try:
                 token = await self._source.fetch()
             except Exception as exc:  # noqa: BLE001 - the renewal task must outlive any one failure
@@ -182,13 +205,13 @@ class RenewingCredential:
                 failures = 0
                 self._failure = None
                 self._token = token
+                self.established = True
                 delay = renewal_delay(token.lifetime, jitter=self._jitter())
                 log.info("token renewed: valid for %.0f s, next renewal in %.1f s", token.lifetime, delay)
                 self._on_renewal("success", token.expires_at)
             finally:
-                self._renewing = False
-                outcome, self._outcome = self._outcome, asyncio.get_running_loop().create_future()
-                outcome.set_result(None)
+                renewal, self._renewal = self._renewal, None
+                renewal.set_result(None)
             self._wake.clear()
             await self._sleep(delay, self._wake)
 

@@ -4,12 +4,14 @@ The library speaks every protocol revision (2025-03-26, 2025-06-18 and 2025-11-2
 handshake; stateless 2026-07-28 with server/discover) from one set of declarations and validates Origin;
 we declare the tools. Their inputSchema/outputSchema are generated from the same marshmallow schemas as the
 REST endpoints, arguments are validated by those schemas, and calls go to the same ProcessService (one
-cache, one set of limits, one set of metrics). Tool failures are results with `isError: true` carrying the
-gateway's error code and message, never a JSON-RPC error and never a traceback.
+cache, one set of limits, one set of metrics). Tool failures are results with `isError: true` whose text is the
+gateway's error envelope (code, message, request id), logged like REST errors; never a JSON-RPC error and never
+a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import web
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway import __version__
 from gateway.config import Settings
+from gateway.context import request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import PROCESS_SERVICE
 from gateway.service import ProcessService
@@ -41,14 +44,19 @@ class Arguments(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def _result(rendered: Rendered, *, error: bool = False) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(text=rendered.body.decode())], structured_content=rendered.answer, is_error=error
-    )
+def _result(rendered: Rendered) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text=rendered.body.decode())], structured_content=rendered.answer)
 
 
-def _failure(code: str, message: str) -> CallToolResult:
-    return _result(Rendered({"error": {"code": code, "message": message}}), error=True)
+def _failure(code: str, message: str, *, level: int = logging.INFO) -> CallToolResult:
+    """A tool error the model reads: the REST envelope (code, message, request id) as the text content.
+
+    No structuredContent: clients validate it against the tool's outputSchema even on errors (the TypeScript SDK
+    turns a mismatch into an unrelated -32602), and the error envelope is not the answer's shape."""
+    request_id = request_id_var.get()
+    log.log(level, "MCP tool error %s: %s", code, message, extra={"request_id": request_id})
+    body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
+    return CallToolResult(content=[TextContent(text=body)], is_error=True)
 
 
 def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
@@ -59,10 +67,14 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
         except ValidationError as exc:
             return _failure("invalid_request", validation_message(exc, "arguments"))
         except GatewayError as exc:
-            return _failure(exc.code, exc.message)
+            return _failure(exc.code, exc.message, level=logging.WARNING if exc.status >= 500 else logging.INFO)
         except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
             log.exception("MCP tool %s failed unexpectedly", tool.name)
-            return _failure("internal_error", "The gateway failed unexpectedly. Quote the request id to the operator.")
+            return _failure(
+                "internal_error",
+                "The gateway failed unexpectedly. Quote the request id to the operator.",
+                level=logging.ERROR,
+            )
 
     call.__name__ = tool.name
     return call

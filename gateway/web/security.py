@@ -24,7 +24,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # An address that keeps presenting wrong keys is slowed down before its next guess is even checked.
         wait = failures.retry_after(caller, take=False)
         if wait is not None:
-            raise RateLimited(f"Too many failed authentications from this address: retry in {wait} s.", retry_after=wait)
+            message = f"Too many failed authentications from this address: retry in {wait} s."
+            raise RateLimited(message, retry_after=wait)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         known = keys.caller(presented.strip()) if scheme.lower() == "bearer" else None
         if known is None:

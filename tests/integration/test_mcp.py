@@ -4,6 +4,7 @@ handshake) and auto (2026-07-28 stateless, server/discover) modes."""
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx2
 import pytest
@@ -59,10 +60,26 @@ async def test_tool_failures_are_results_with_the_gateway_code(gateway, mode: st
         missing = await client.call_tool("get_process_status", {"process_id": "999999"})
         invalid = await client.call_tool("get_process_status", {"process_id": "../etc"})
         unknown = await client.call_tool("list_process_tasks", {"process_id": "1", "sort": "desc"})
-    assert missing.is_error and missing.structured_content["error"]["code"] == "not_found"
-    assert invalid.is_error and invalid.structured_content["error"]["code"] == "invalid_request"
-    assert "1 to 12 digits" in invalid.structured_content["error"]["message"]
-    assert unknown.is_error and "sort" in unknown.structured_content["error"]["message"]
+    for result in (missing, invalid, unknown):
+        # No structuredContent on errors: clients check it against the outputSchema, which errors do not match.
+        assert result.is_error and result.structured_content is None
+    assert _error(missing)["code"] == "not_found"
+    assert _error(invalid)["code"] == "invalid_request" and "1 to 12 digits" in _error(invalid)["message"]
+    assert "sort" in _error(unknown)["message"]
+
+
+def _error(result) -> dict:
+    return json.loads(result.content[0].text)["error"]
+
+
+async def test_tool_failures_are_logged_and_carry_the_request_id_they_are_logged_with(gateway, caplog) -> None:
+    caplog.set_level(logging.INFO, "gateway")
+    async with Client(_url(gateway), mode="auto") as client:
+        missing = await client.call_tool("get_process_status", {"process_id": "999999"})
+    request_id = _error(missing)["request_id"]
+    assert request_id and len(request_id) == 32
+    logged = [r for r in caplog.records if r.getMessage().startswith("MCP tool error not_found")]
+    assert [r.request_id for r in logged] == [request_id]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -144,7 +161,7 @@ async def test_an_unexpected_fault_never_shows_its_internals(gateway, monkeypatc
     monkeypatch.setattr("gateway.service.ProcessService.overview", broken)
     async with Client(_url(gateway), mode="auto") as client:
         result = await client.call_tool("process_status_overview", {})
-    assert result.is_error and result.structured_content["error"]["code"] == "internal_error"
+    assert result.is_error and _error(result)["code"] == "internal_error" and _error(result)["request_id"]
     rest = await gateway.get("/baw/process-overview")
     assert rest.status == 500 and (await rest.json())["error"]["code"] == "internal_error"
     for text in (str(result), await rest.text()):

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.keys import LIFECYCLE
+from gateway.keys import BACKGROUND_TASKS, LIFECYCLE
 from gateway.logs import configure_logging
 from tests.conftest import API_KEY, CLIENT_SECRET, PASSWORD
 
@@ -22,8 +22,19 @@ async def test_livez_and_its_alias_answer_without_dependencies(gateway) -> None:
         response = await gateway.get(path)
         assert response.status == 200 and await response.json() == {
             "status": "ok",
-            "checks": {"event_loop": {"ok": True}},
+            "checks": {"event_loop": {"ok": True}, "credential_renewal": {"ok": True}},
         }
+
+
+async def test_livez_fails_when_the_renewal_task_has_died(gateway, caplog) -> None:
+    """A dead renewal task used to go unnoticed until shutdown while every lookup failed."""
+    renewal = gateway.app[BACKGROUND_TASKS]["credential_renewal"]
+    renewal.cancel()
+    await asyncio.sleep(0)
+    response = await gateway.get("/livez")
+    assert response.status == 503
+    assert (await response.json())["checks"]["credential_renewal"] == {"ok": False}
+    assert "background task baw-credential-renewal was cancelled" in caplog.text
 
 
 async def test_readyz_reports_the_credential_and_turns_503_while_draining(gateway) -> None:
@@ -49,7 +60,7 @@ async def test_readyz_is_503_without_a_usable_credential(aiohttp_client, gateway
     await client.get("/baw/process-status?process_id=1500")  # waits for the first (failed) renewal
     response = await client.get("/readyz")
     assert response.status == 503
-    assert (await response.json())["checks"]["credential"] == {"ok": False, "expires_at": None}
+    assert (await response.json())["checks"]["credential"] == {"ok": False, "usable_now": False, "expires_at": None}
 
 
 async def _scrape(client) -> dict[str, list]:

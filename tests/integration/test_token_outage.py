@@ -1,5 +1,6 @@
 """The token endpoint down for several token lifetimes: the held token is used until it expires, then lookups
-answer 503 at once and readiness drops; when the endpoint returns, the gateway recovers by itself."""
+answer the gateway's JSON 503 at once while readiness holds (every replica unready at once would hand hosts the
+ingress's bare 503); when the endpoint returns, the gateway recovers by itself."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ async def test_token_endpoint_outage_then_recovery_without_restart(gateway, simu
     assert response.status == 503 and time.monotonic() - started < 0.5  # quickly, not after a timeout
     body = await response.json()
     assert body["error"]["code"] == "baw_unavailable" and "HTTP 503" in body["error"]["message"]
-    assert (await gateway.get("/readyz")).status == 503
+    ready = await gateway.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["checks"]["credential"]["usable_now"] is False
     assert (await gateway.get("/livez")).status == 200
     simulator.state.faults.token_down = False
     deadline = time.monotonic() + 35  # within the renewal backoff cap (30 s)

@@ -19,7 +19,7 @@ from gateway.baw.credentials import (
 )
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, ZenPasswordToken
 from gateway.config import load_settings
-from gateway.errors import BawUnavailable
+from gateway.errors import BawUnavailable, NoCredential
 from gateway.secret import Secret
 
 TOKEN_URL = "https://idp.example.com/oauth2/token"
@@ -158,8 +158,39 @@ async def test_waiting_for_a_first_token_is_bounded() -> None:
     source.gate = asyncio.Event()  # the token endpoint never answers
     credential = RenewingCredential(source, wait_timeout_s=0.05, clock=time.clock, sleep=time.sleep)
     task = await _running(credential)
-    with pytest.raises(BawUnavailable, match="did not issue a token within 0.05 s"):
+    # NoCredential: BAW was never asked, so the breaker must not count this against BAW (it used to).
+    with pytest.raises(NoCredential, match="did not issue a token within 0.05 s"):
         await credential.authorization()
+    await _stop(task)
+
+
+async def test_after_failed_renewals_a_401_waits_for_the_renewal_it_asked_for() -> None:
+    """A renewal failed, the held token is still valid, then BAW rejects it: the lookup's one retry used to find
+    no token and no renewal under way yet, and failed with NoCredential although the next renewal succeeds."""
+    time = FakeTime(stop_after=2)
+    source = FakeSource(time, lifetime=100)
+    source.failing_calls = {2}
+    credential = RenewingCredential(source, wait_timeout_s=5, clock=time.clock, sleep=time.sleep, jitter=lambda: 1)
+    task = await _running(credential)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert source.calls == 2 and credential.ready  # the second renewal failed; t1 is still valid
+    credential.reject("Bearer t1")  # BAW answered 401 to it
+    assert await asyncio.wait_for(credential.authorization(), 1) == "Bearer t3"
+    await _stop(task)
+
+
+async def test_established_stays_true_once_a_token_was_held() -> None:
+    time = FakeTime(stop_after=2)
+    source = FakeSource(time, lifetime=100)
+    source.failing_calls = {2}
+    credential = RenewingCredential(source, wait_timeout_s=5, clock=time.clock, sleep=time.sleep, jitter=lambda: 1)
+    assert not credential.established
+    task = await _running(credential)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    time.now += 200  # t1 expired, the renewal failed
+    assert not credential.ready and credential.established
     await _stop(task)
 
 

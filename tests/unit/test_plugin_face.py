@@ -135,4 +135,4 @@ async def test_a_sane_request_id_is_kept_and_an_insane_one_replaced(client) -> N
     replaced = await client.get("/livez", headers={"X-Request-ID": "bad id\twith <html>"})
     assert replaced.headers["X-Request-ID"] != "bad id\twith <html>"
     assert len(replaced.headers["X-Request-ID"]) == 32
-    assert json.loads(await kept.text()) == {"status": "ok", "checks": {"event_loop": {"ok": True}}}
+    assert json.loads(await kept.text())["status"] == "ok"
