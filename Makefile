@@ -26,7 +26,7 @@ lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'
 	$(BIN)/ruff check gateway tests
 	$(BIN)/ruff format --check gateway tests
-	$(BIN)/lint-imports --config setup.cfg
+	$(BIN)/lint-imports setup.cfg
 	$(BIN)/hadolint deploy/Dockerfile
 
 deploy-check: $(STAMP) ## render every kustomize overlay and validate it against the Kubernetes schemas

@@ -11,14 +11,12 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
-
-from aiohttp import web
+from typing import Awaitable, Mapping
 
 from gateway.app import create_app
 from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
-from gateway.keys import LIFECYCLE
 from gateway.logs import configure_logging
+from gateway.server import serve, start
 from gateway.web.openapi import build_openapi
 from gateway.web.plugin import encode
 
@@ -60,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _forget_secrets()
     configure_logging(settings.log_level, settings.log_format)
-    return _run(_serve(create_app(settings), settings))
+    return _run(serve(create_app(settings), settings))
 
 
 def _openapi_env() -> Mapping[str, str]:
@@ -91,51 +89,13 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def _start(
-    app: web.Application, host: str, port: int, ssl_context=None, shutdown_timeout: float = 20.0
-) -> web.AppRunner:  # type: ignore[no-untyped-def]
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-    return runner
-
-
-async def _serve(app: web.Application, settings: Settings, started: Callable[[], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: readiness turns 503 at once, requests are still served for
-    GATEWAY_DRAIN_S (the endpoints controller takes the pod out of rotation), then the listener closes and
-    in-flight requests get up to GATEWAY_SHUTDOWN_TIMEOUT_S to finish before the app's resources close.
-    A second signal ends the process at once."""
-    runner = await _start(app, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s)
-    log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
-    if started is not None:
-        started()
-    signalled = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        if signalled.is_set():
-            log.warning("second %s: exiting at once", signal.Signals(signum).name)
-            os._exit(128 + signum)
-        signalled.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
-    await signalled.wait()
-    app[LIFECYCLE].draining = True
-    log.info("draining: not ready, still serving for %g s", settings.drain_s)
-    await asyncio.sleep(settings.drain_s)
-    log.info("closing the listener; in-flight requests have %g s to finish", settings.shutdown_timeout_s)
-    await runner.cleanup()
-    log.info("stopped")
-
-
 async def _simulate(host: str, port: int, ca_dir: Path) -> None:
     from gateway.simulator.server import create_simulator_app  # noqa: PLC0415 - optional extra
     from gateway.simulator.tls import generate_tls  # noqa: PLC0415
 
     configure_logging("INFO", "text")
     tls = generate_tls(ca_dir)
-    runner = await _start(create_simulator_app(), host, port, tls.server_context)
+    runner, _ = await start(create_simulator_app(), host, port, ssl_context=tls.server_context)
     log.info("BAW simulator on https://%s:%d (CA bundle %s)", host, port, tls.ca_bundle)
     try:
         await _until_signalled()
@@ -169,9 +129,11 @@ async def _demo(simulator_port: int) -> None:
             print(f"baw-gateway: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_CONFIG) from None
         configure_logging(settings.log_level, settings.log_format)
-        simulator = await _start(create_simulator_app(sim), "127.0.0.1", simulator_port, tls.server_context)
+        simulator, _ = await start(
+            create_simulator_app(sim), "127.0.0.1", simulator_port, ssl_context=tls.server_context
+        )
         try:
-            await _serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
+            await serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
         finally:
             await simulator.cleanup()
 

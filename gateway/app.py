@@ -37,6 +37,7 @@ from gateway.tls import client_ssl_context
 from gateway.web import mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware
+from gateway.web.limits import deadline_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
 from gateway.web.security import auth_middleware, cors_middleware, rate_limit_middleware
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotoni
             observe_middleware,
             cors_middleware,
             error_middleware,
+            deadline_middleware,
             auth_middleware,
             rate_limit_middleware,
         ],
@@ -170,5 +172,12 @@ async def wire_services(app: web.Application) -> None:
 
 
 async def warn_if_open(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    if settings.request_timeout_s > settings.shutdown_timeout_s:
+        log.warning(
+            "GATEWAY_REQUEST_TIMEOUT_S (%g) exceeds GATEWAY_SHUTDOWN_TIMEOUT_S (%g): a drain may cut requests short",
+            settings.request_timeout_s,
+            settings.shutdown_timeout_s,
+        )
     if not app[API_KEYS].enabled:
         log.warning("GATEWAY_API_KEYS is not set: /baw/ and /mcp are open to anyone who can reach this port")

@@ -71,7 +71,14 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     drain_s: float = 5.0
-    shutdown_timeout_s: float = 20.0
+    shutdown_timeout_s: float = 30.0
+    request_timeout_s: float = 30.0
+    body_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
+    max_connections: int = 1000
+    mcp_max_sessions: int = 1000
+    mcp_sessions_per_caller: int = 50
+    mcp_session_idle_s: int = 600
     api_keys: Secret | None = None
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     trusted_proxies: tuple[IPNetwork, ...] = ()
@@ -114,6 +121,13 @@ _ENV_NAMES = {
     "log_format": "GATEWAY_LOG_FORMAT",
     "drain_s": "GATEWAY_DRAIN_S",
     "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
+    "request_timeout_s": "GATEWAY_REQUEST_TIMEOUT_S",
+    "body_timeout_s": "GATEWAY_BODY_TIMEOUT_S",
+    "keepalive_timeout_s": "GATEWAY_KEEPALIVE_TIMEOUT_S",
+    "max_connections": "GATEWAY_MAX_CONNECTIONS",
+    "mcp_max_sessions": "GATEWAY_MCP_MAX_SESSIONS",
+    "mcp_sessions_per_caller": "GATEWAY_MCP_SESSIONS_PER_CALLER",
+    "mcp_session_idle_s": "GATEWAY_MCP_SESSION_IDLE_S",
     "api_keys": "GATEWAY_API_KEYS",
     "cors_origins": "GATEWAY_CORS_ORIGINS",
     "trusted_proxies": "GATEWAY_TRUSTED_PROXIES",
@@ -327,7 +341,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=r.parsed("GATEWAY_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
         log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
         drain_s=r.parsed("GATEWAY_DRAIN_S", 5.0, _non_negative, "a number of seconds >= 0"),
-        shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 20.0, _positive(float), "a number of seconds > 0"),
+        shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),
+        request_timeout_s=r.parsed("GATEWAY_REQUEST_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),
+        body_timeout_s=r.parsed("GATEWAY_BODY_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
+        keepalive_timeout_s=r.parsed("GATEWAY_KEEPALIVE_TIMEOUT_S", 15.0, _positive(float), "seconds > 0"),
+        max_connections=r.parsed("GATEWAY_MAX_CONNECTIONS", 1000, _positive(int), "a whole number > 0"),
+        mcp_max_sessions=r.parsed("GATEWAY_MCP_MAX_SESSIONS", 1000, _positive(int), "a whole number > 0"),
+        mcp_sessions_per_caller=r.parsed("GATEWAY_MCP_SESSIONS_PER_CALLER", 50, _positive(int), "a whole number > 0"),
+        mcp_session_idle_s=r.parsed("GATEWAY_MCP_SESSION_IDLE_S", 600, _positive(int), "whole seconds > 0"),
         api_keys=r.secret("GATEWAY_API_KEYS"),
         cors_origins=r.parsed(
             "GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS, _origins, "comma-separated http(s) origins"

@@ -44,6 +44,12 @@ class NotFound(GatewayError):
     status, code = 404, "not_found"
 
 
+class RequestTimeout(GatewayError):
+    """The caller did not send its request in time."""
+
+    status, code = 408, "request_timeout"
+
+
 class RateLimited(GatewayError):
     status, code = 429, "rate_limited"
 

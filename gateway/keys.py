@@ -7,7 +7,7 @@ without importing the layers the values come from.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
@@ -20,13 +20,37 @@ if TYPE_CHECKING:
     from gateway.metrics import Metrics
     from gateway.service import ProcessService
     from gateway.web.access import ApiKeys, RateLimiter
+    from gateway.web.sessions import BoundedSessionStore
 
 
 @dataclass
 class Lifecycle:
-    """Set by the server loop on SIGTERM; /readyz turns 503 while draining."""
+    """Where the process is in its life: draining (set on SIGTERM; /readyz turns 503) and the requests in flight
+    (counted by the outermost middleware, so the drain can wait for them)."""
 
     draining: bool = False
+    in_flight: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def begin(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """True once no request is in flight, False if some still are after `timeout_s`."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -41,6 +65,7 @@ PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")
 OPENAPI_DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")
 PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 
+MCP_SESSIONS: web.AppKey[BoundedSessionStore] = web.AppKey("mcp_sessions")
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 AUTH_FAILURES: web.AppKey[RateLimiter] = web.AppKey("auth_failures")  # failed authentications per address

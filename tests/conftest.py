@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -12,6 +17,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.simulator.server import SIMULATOR, SimulatorConfig, SimulatorState, create_simulator_app
 from gateway.simulator.tls import SimulatorTls, generate_tls
+from tests.ports import free_port
 
 # Distinctive values, so a leak into a log line or an answer is unmistakable.
 CLIENT_SECRET = "S3CRET-client-7f1c9a"
@@ -85,3 +91,44 @@ async def protected(aiohttp_client, gateway_env: dict[str, str], tmp_path: Path)
     keys.write_text(f"{KEY}\nsecond-key-0d9e\n")
     env = {**gateway_env, "GATEWAY_API_KEYS_FILE": str(keys), "PLUGIN_VERIFICATION_TOKEN": "openai-verif-123"}
     return await aiohttp_client(create_app(load_settings(env)))
+
+
+@pytest.fixture
+async def gateway_process(gateway_env: dict[str, str], tmp_path: Path):
+    """Start the gateway process against the in-test simulator; yields (process, base URL, log path)."""
+    processes = []
+
+    async def start(**extra: str):
+        port = free_port()
+        env = {
+            "PATH": os.environ["PATH"],
+            **gateway_env,
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_LOG_FORMAT": "text",
+            **extra,
+        }
+        log = tmp_path / f"gateway-{port}.log"
+        with log.open("wb") as sink:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "serve", env=env, stdout=sink, stderr=sink
+            )
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    async with http.get(f"{base}/readyz") as response:
+                        if response.status == 200:
+                            return process, base, log
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"gateway did not become ready:\n{log.read_text()}")
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

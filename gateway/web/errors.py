@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+CLIENT_CLOSED = 499
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) in the same envelope.
 _HTTP_CODES = {
@@ -58,7 +59,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="baw-gateway"'
         log.log(logging.WARNING if exc.status >= 500 else logging.INFO, "%s: %s", exc.code, exc.message)
-        return error_response(request_id, exc.status, exc.code, exc.message, headers)
+        response = error_response(request_id, exc.status, exc.code, exc.message, headers)
+        if exc.status == 408:
+            response.force_close()  # the rest of the body may still trickle in: the connection is done
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -68,6 +72,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         return error_response(request_id, exc.status, code, message, headers)
+    except ConnectionResetError:
+        # The client hung up (mid-body, or before its answer): nobody reads this answer, and it is not our
+        # failure: 499 (nginx's "client closed request") keeps it out of 5xx metrics and error logs.
+        log.info("client closed the connection before its answer")
+        return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
     except Exception:
         # The traceback goes to the log (with the request id), never to the caller.
         log.exception("unhandled error")

@@ -15,7 +15,7 @@ import json
 import logging
 
 from aiohttp import web
-from aiohttp_tiny_mcp import CallToolResult, Endpoint, Registry, TextContent
+from aiohttp_tiny_mcp import CallToolResult, Endpoint, Registry, SessionStore, TextContent
 from marshmallow import ValidationError
 from pydantic import BaseModel, ConfigDict
 
@@ -23,10 +23,11 @@ from gateway import __version__
 from gateway.config import Settings
 from gateway.context import request_id_var
 from gateway.errors import GatewayError
-from gateway.keys import PROCESS_SERVICE
+from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
 from gateway.service import ProcessService
 from gateway.web.openapi import json_schema
 from gateway.web.rest import validation_message
+from gateway.web.sessions import BoundedSessionStore
 from gateway.web.tools import TOOLS, Rendered, Tool
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,14 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
     return call
 
 
-def build_registry() -> Registry:
-    registry = Registry("baw-gateway", __version__, instructions=INSTRUCTIONS)
+def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
+    registry = Registry(
+        "baw-gateway",
+        __version__,
+        instructions=INSTRUCTIONS,
+        session_store=sessions,
+        session_ttl_seconds=settings.mcp_session_idle_s,
+    )
     registry.provide(ProcessService, PROCESS_SERVICE)
     for tool in TOOLS:
         registry.tool(
@@ -103,4 +110,8 @@ def build_registry() -> Registry:
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:
-    Endpoint(build_registry(), allowed_origins=set(settings.cors_origins)).setup(app, "/mcp")
+    """POST only: the gateway never sends server-initiated messages (its tools never change, it asks nothing of
+    the client), so `GET /mcp` is 405 as the transport allows, rather than an idle stream per client."""
+    sessions = app[MCP_SESSIONS] = BoundedSessionStore(settings.mcp_max_sessions, settings.mcp_sessions_per_caller)
+    endpoint = Endpoint(build_registry(settings, sessions), allowed_origins=set(settings.cors_origins))
+    app.router.add_post("/mcp", endpoint.handle, name="mcp")

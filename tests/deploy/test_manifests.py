@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.baw.resilience import RETRY_DEADLINE_S
+from gateway.server import CANCEL_GRACE_S
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(p.name for p in (ROOT / "deploy" / "k8s" / "overlays").iterdir())
 BIN = Path(sys.executable).parent
@@ -63,9 +66,15 @@ def test_deployment_probes_security_and_shutdown_budget(rendered) -> None:
     assert container["resources"]["requests"] and container["resources"]["limits"]
     config = documents["ConfigMap"]["data"]
     drain, shutdown = float(config["GATEWAY_DRAIN_S"]), float(config["GATEWAY_SHUTDOWN_TIMEOUT_S"])
+    request_timeout = float(config["GATEWAY_REQUEST_TIMEOUT_S"])
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pre_stop < drain
-    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain + shutdown
+    # Every request in flight ends within the shutdown timeout (its own deadline, retries included) ...
+    assert request_timeout <= shutdown and RETRY_DEADLINE_S < request_timeout
+    # ... and what is left is cancelled within twice the grace (aiohttp waits, then cancels and waits again).
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain + shutdown + 2 * CANCEL_GRACE_S
+    # One failed probe is not enough to take a replica out of rotation.
+    assert container["readinessProbe"]["failureThreshold"] >= 2
 
 
 def test_secrets_arrive_as_files_through_the_file_variables(rendered) -> None:

@@ -3,61 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
-import pytest
-
-from tests.ports import free_port
 
 
-@pytest.fixture
-async def serve(gateway_env, tmp_path: Path):
-    """Start the gateway process against the in-test simulator; yields (process, base URL, log path)."""
-    processes = []
-
-    async def start(**extra: str):
-        port = free_port()
-        env = {
-            "PATH": os.environ["PATH"],
-            **gateway_env,
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_LOG_FORMAT": "text",
-            **extra,
-        }
-        log = tmp_path / f"gateway-{port}.log"
-        with log.open("wb") as sink:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway", "serve", env=env, stdout=sink, stderr=sink
-            )
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    async with http.get(f"{base}/readyz") as response:
-                        if response.status == 200:
-                            return process, base, log
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"gateway did not become ready:\n{log.read_text()}")
-
-    yield start
-    for process in processes:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def test_sigterm_lets_every_in_flight_lookup_finish_and_exits_0(serve, simulator) -> None:
-    process, base, log = await serve(GATEWAY_DRAIN_S="1", GATEWAY_SHUTDOWN_TIMEOUT_S="10")
+async def test_sigterm_lets_every_in_flight_lookup_finish_and_exits_0(gateway_process, simulator) -> None:
+    process, base, log = await gateway_process(GATEWAY_DRAIN_S="1", GATEWAY_SHUTDOWN_TIMEOUT_S="10")
     simulator.state.faults.delay_s = 2.0  # slow BAW: lookups are still running when SIGTERM arrives
     async with aiohttp.ClientSession() as http:
 
@@ -78,8 +31,8 @@ async def test_sigterm_lets_every_in_flight_lookup_finish_and_exits_0(serve, sim
     assert "draining" in log.read_text() and "stopped" in log.read_text()
 
 
-async def test_a_second_signal_ends_the_process_at_once(serve) -> None:
-    process, _, log = await serve(GATEWAY_DRAIN_S="60")
+async def test_a_second_signal_ends_the_process_at_once(gateway_process) -> None:
+    process, _, log = await gateway_process(GATEWAY_DRAIN_S="60")
     process.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.3)
     started = time.monotonic()

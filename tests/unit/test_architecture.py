@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_imports_follow_the_layers() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     run = subprocess.run(
-        [str(lint_imports), "--config", "setup.cfg", "--no-cache"],
+        [str(lint_imports), "setup.cfg", "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,0 +1,154 @@
+"""Running an application on a socket for months: inbound deadlines, a connection cap, and a bounded drain.
+
+- Idle and half-sent connections are closed after GATEWAY_KEEPALIVE_TIMEOUT_S (aiohttp arms that timer when a
+  connection opens, so a client that never completes its headers is closed too); bodies and whole requests have
+  their own deadlines (web/limits.py).
+- Past GATEWAY_MAX_CONNECTIONS a new connection gets a canned JSON 503 and is closed at once: load is shed with
+  a clean refusal long before the process meets its open-file limit (where accept() fails and logs storms).
+- SIGTERM: readiness turns 503 at once, answers carry `Connection: close`, requests are still served for
+  GATEWAY_DRAIN_S; then the listener closes and in-flight requests get GATEWAY_SHUTDOWN_TIMEOUT_S; whatever is
+  left is cancelled within CANCEL_GRACE_S. The whole is bounded by drain + shutdown + 2 × grace, which the
+  manifests' terminationGracePeriodSeconds must exceed (tests/deploy checks it). A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import ssl
+from typing import Callable
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.keys import LIFECYCLE
+
+log = logging.getLogger("gateway")
+
+CANCEL_GRACE_S = 1.0
+# Descriptors kept free beyond inbound connections: BAW's pool, token endpoints, log and secret files.
+_RESERVED_FILES = 128
+
+_REFUSAL_BODY = json.dumps(
+    {
+        "error": {
+            "code": "overloaded",
+            "message": "The gateway has too many open connections; retry in a moment.",
+            "request_id": None,
+        }
+    }
+).encode()
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n\r\n" + _REFUSAL_BODY
+)
+
+
+class _Refusal(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(REFUSAL)  # type: ignore[attr-defined]
+        transport.close()
+
+
+class CappedSite(web.TCPSite):
+    """A TCP site that refuses connections beyond `max_connections` with a canned 503."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(runner, host, port, **kwargs)
+        self._max_connections = max_connections
+        self.refused = 0
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.Protocol:
+            if len(server.connections) >= self._max_connections:
+                self.refused += 1
+                return _Refusal()
+            return server()
+
+        self._server = await asyncio.get_running_loop().create_server(
+            protocol, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog, reuse_address=True
+        )
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
+def connection_cap(wanted: int) -> int:
+    """`wanted`, or less when the open-file limit cannot hold it (the soft limit is raised to the hard one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    possible = soft - _RESERVED_FILES if soft != resource.RLIM_INFINITY else wanted
+    if possible < wanted:
+        log.warning("open-file limit %d allows %d connections, not GATEWAY_MAX_CONNECTIONS=%d", soft, possible, wanted)
+    return max(1, min(wanted, possible))
+
+
+async def start(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    max_connections: int = 1000,
+    keepalive_timeout_s: float = 15.0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[web.AppRunner, CappedSite]:
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=keepalive_timeout_s,
+        shutdown_timeout=CANCEL_GRACE_S,
+    )
+    await runner.setup()
+    site = CappedSite(runner, host, port, max_connections=connection_cap(max_connections), ssl_context=ssl_context)
+    await site.start()
+    return runner, site
+
+
+async def serve(app: web.Application, settings: Settings, started: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain within the budget described above."""
+    runner, site = await start(
+        app,
+        settings.host,
+        settings.port,
+        max_connections=settings.max_connections,
+        keepalive_timeout_s=settings.keepalive_timeout_s,
+    )
+    log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
+    if started is not None:
+        started()
+    signalled = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if signalled.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        signalled.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await signalled.wait()
+    lifecycle = app[LIFECYCLE]
+    lifecycle.draining = True
+    log.info("draining: not ready, still serving for %g s", settings.drain_s)
+    await asyncio.sleep(settings.drain_s)
+    await site.stop()
+    log.info("listener closed; %d request(s) in flight have %g s", lifecycle.in_flight, settings.shutdown_timeout_s)
+    if not await lifecycle.wait_idle(settings.shutdown_timeout_s):
+        log.warning(
+            "%d request(s) still in flight after %g s: cancelled", lifecycle.in_flight, settings.shutdown_timeout_s
+        )
+    await runner.cleanup()
+    log.info("stopped")

@@ -1,0 +1,45 @@
+"""Deadlines for the inbound phases aiohttp leaves open: the body, and the whole request.
+
+(Headers: the server's keep-alive timer closes a connection that has not completed a request; gateway/server.py.)
+A body has GATEWAY_BODY_TIMEOUT_S to arrive (a slow drip of bytes no longer holds a connection and a handler for ever);
+a lookup has GATEWAY_REQUEST_TIMEOUT_S from its first byte to its answer, retries included, which also bounds what
+a drain has to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway.errors import BawTimeout, RequestTimeout
+from gateway.keys import LIFECYCLE, SETTINGS
+from gateway.web.access import is_protected
+from gateway.web.errors import Handler
+
+
+@web.middleware
+async def deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    lifecycle = request.app[LIFECYCLE]
+    lifecycle.begin()
+    try:
+        if not is_protected(request.path):
+            return await handler(request)
+        settings = request.app[SETTINGS]
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(settings.body_timeout_s):
+                    await request.read()  # kept by aiohttp: the handler's read() returns it
+            except TimeoutError:
+                message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
+                raise RequestTimeout(message) from None
+        timeout_s = settings.request_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await handler(request)
+        except TimeoutError:
+            raise BawTimeout(
+                f"The gateway stopped waiting for BAW after {timeout_s:g} s. Try again later or ask for less."
+            ) from None
+    finally:
+        lifecycle.end()

@@ -1,0 +1,147 @@
+"""Every inbound phase has a deadline and every table a bound (failures-stay-local rows 2, 3, 4, 8): a real gateway
+process where the behaviour is the process's, raw sockets where a well-behaved client library would hide it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from gateway.keys import MCP_SESSIONS
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+_MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def _port(base: str) -> int:
+    return int(base.rsplit(":", 1)[1])
+
+
+async def _read_all(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    return await asyncio.wait_for(reader.read(-1), timeout)
+
+
+async def _read_answer(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bytes]:
+    """One HTTP answer (head, body) without waiting for the connection to close."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), timeout)
+
+
+async def test_a_connection_that_never_completes_its_headers_is_closed(gateway_process) -> None:
+    """Slowloris: aiohttp's default gives a connection 3,630 s to send its first request."""
+    _, base, log = await gateway_process(GATEWAY_KEEPALIVE_TIMEOUT_S="1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+    writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    await writer.drain()
+    started = time.monotonic()
+    assert await _read_all(reader, 5) == b""  # closed by the server, without an answer
+    assert 0.5 < time.monotonic() - started < 3
+    writer.close()
+    await writer.wait_closed()
+    assert "ERROR" not in log.read_text()
+
+
+async def test_past_the_connection_cap_new_connections_get_a_clean_503(gateway_process) -> None:
+    _, base, log = await gateway_process(GATEWAY_MAX_CONNECTIONS="5")
+    idle = [await asyncio.open_connection("127.0.0.1", _port(base)) for _ in range(5)]
+    await asyncio.sleep(0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+    refusal = await _read_all(reader, 5)
+    assert refusal.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in refusal
+    assert json.loads(refusal.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "overloaded"
+    for _, idle_writer in idle:
+        idle_writer.close()
+        await idle_writer.wait_closed()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/livez") as response:
+        assert response.status == 200  # room again
+    assert "ERROR" not in log.read_text() and "Traceback" not in log.read_text()
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408_and_a_hang_up_is_no_5xx(gateway_process) -> None:
+    _, base, log = await gateway_process(GATEWAY_BODY_TIMEOUT_S="0.5")
+    head = "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+    writer.write(head.encode() + b'{"jsonrpc":')
+    status, body = await _read_answer(reader, 5)
+    assert status.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in status
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    writer.close()
+    await writer.wait_closed()
+    # A client that hangs up mid-body is not the gateway's failure.
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+    writer.write(head.encode() + b'{"jsonrpc":')
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.3)
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+        metrics = await response.text()
+    assert 'route="/mcp",status="5' not in metrics
+    assert "ERROR" not in log.read_text() and "Traceback" not in log.read_text()
+
+
+async def test_get_mcp_is_405_rather_than_an_idle_stream(gateway) -> None:
+    response = await gateway.get("/mcp", headers={"Accept": "text/event-stream"})
+    assert response.status == 405 and response.headers["Allow"] == "POST"
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+@pytest.fixture
+def gateway_env(gateway_env: dict[str, str]) -> dict[str, str]:
+    return {**gateway_env, "GATEWAY_MCP_MAX_SESSIONS": "100", "GATEWAY_MCP_SESSIONS_PER_CALLER": "100"}
+
+
+async def test_sessions_are_capped_and_fat_capabilities_are_not_kept(gateway) -> None:
+    """3,000 initializes with 60 KB of client capabilities used to hold every one of them for an hour."""
+    fat = {"experimental": {f"x{n}": "y" * 1000 for n in range(60)}, "elicitation": {}}
+    request = {**_INITIALIZE, "params": {**_INITIALIZE["params"], "capabilities": fat}}
+    sessions = []
+    for _ in range(300):
+        response = await gateway.post("/mcp", json=request, headers=_MCP_HEADERS)
+        assert response.status == 200
+        sessions.append(response.headers["Mcp-Session-Id"])
+    store = gateway.app[MCP_SESSIONS]
+    assert len(store) == 100
+    record = await store.get(sessions[-1])
+    assert len(json.dumps(record.data)) < 2048 and set(record.data["capabilities"]) == {"experimental", "elicitation"}
+    # The least recently used were forgotten: their clients are told 404 and open a new session.
+    gone = await gateway.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers={**_MCP_HEADERS, "Mcp-Session-Id": sessions[0], "MCP-Protocol-Version": "2025-06-18"},
+    )
+    assert gone.status == 404
+
+
+async def test_shutdown_is_bounded_even_when_a_request_never_finishes(gateway_process, simulator) -> None:
+    """runner.cleanup() used to wait twice the shutdown timeout, and requests had no deadline of their own."""
+    simulator.state.faults.delay_s = 60
+    process, base, log = await gateway_process(
+        GATEWAY_DRAIN_S="0.5", GATEWAY_SHUTDOWN_TIMEOUT_S="1", GATEWAY_REQUEST_TIMEOUT_S="60", BAW_TIMEOUT_S="60"
+    )
+    async with aiohttp.ClientSession() as http:
+        stuck = asyncio.ensure_future(http.get(f"{base}/baw/process-status?process_id=23972"))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        # drain 0.5 + in-flight 1 + cancel grace 1 (+ start-up of the shutdown itself)
+        assert time.monotonic() - started < 4, log.read_text()
+        stuck.cancel()
+    assert "still in flight after 1 s: cancelled" in log.read_text()
