@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "openapi":
         sys.stdout.write(encode(build_openapi(create_app(settings).router, settings)).decode())
         return 0
-    _forget_secrets()
+    _reexec_without_inline_secrets(["serve"])
     configure_logging(settings.log_level, settings.log_format)
     return _run(serve(create_app(settings), settings))
 
@@ -67,10 +67,22 @@ def _openapi_env() -> Mapping[str, str]:
     return {"BAW_BASE_URL": "https://baw.invalid", "BAW_AUTH": "basic", "BAW_USERNAME": "-", "BAW_PASSWORD": "-", **env}
 
 
-def _forget_secrets() -> None:
-    """Settings hold what they need; inline secrets leave the environment (child processes, crash dumps)."""
-    for name in SECRET_NAMES:
-        os.environ.pop(name, None)
+def _reexec_without_inline_secrets(argv: list[str]) -> None:
+    """Secrets given inline (BAW_CLIENT_SECRET=...) stay readable in /proc/<pid>/environ for the process's
+    lifetime, whatever os.environ says afterwards. So the process replaces itself: each inline secret moves into
+    an anonymous in-memory file (memfd) that the new process inherits and reads as NAME_FILE=/proc/self/fd/N,
+    and the new process's environment holds no secret. Where memfd is missing (not Linux), the README's advice
+    stands: give secrets as files."""
+    inline = [name for name in SECRET_NAMES if os.environ.get(name, "").strip()]
+    if not inline or not hasattr(os, "memfd_create"):
+        return
+    env = dict(os.environ)
+    for name in inline:
+        descriptor = os.memfd_create(f"baw-gateway-{name.lower()}", 0)
+        os.write(descriptor, env.pop(name).encode())
+        os.set_inheritable(descriptor, True)
+        env[f"{name}_FILE"] = f"/proc/self/fd/{descriptor}"
+    os.execve(sys.executable, [sys.executable, "-m", "gateway", *argv], env)
 
 
 def _run(main_coroutine: Awaitable[None]) -> int:

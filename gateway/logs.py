@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from gateway.context import request_id_var
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -43,6 +45,27 @@ class TextFormatter(logging.Formatter):
         return line + "".join(f" {k}={v}" for k, v in extras.items())
 
 
+class _RedactBadRequests(logging.Filter):
+    """aiohttp's parser logs a malformed request at ERROR with the raw header line, whatever it holds (a bearer
+    key followed by a control character lands in the log). Keep the fact, drop the bytes: one INFO line naming
+    the kind of problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = (
+                "refused a malformed request with HTTP %s (%s)",
+                (error.code, type(error).__name__),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+# Loggers of libraries that write whole requests and answers (task variables included) at DEBUG.
+_BODY_LOGGERS = ("aiohttp_tiny_mcp",)
+
+
 def _skip_unused_record_fields() -> None:
     """The logging HOWTO's "Optimization": neither format reads the caller's file and line, thread or process,
     and collecting them is most of the cost of a log call (an access line per request makes that count)."""
@@ -60,3 +83,8 @@ def configure_logging(level: str, fmt: str, stream=None) -> None:  # type: ignor
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _RedactBadRequests) for f in server.filters):
+        server.addFilter(_RedactBadRequests())
+    for name in _BODY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))

@@ -25,6 +25,7 @@ from gateway.context import request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
 from gateway.service import ProcessService
+from gateway.web import jsonrpc
 from gateway.web.openapi import json_schema
 from gateway.web.rest import validation_message
 from gateway.web.sessions import BoundedSessionStore
@@ -114,4 +115,9 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     the client), so `GET /mcp` is 405 as the transport allows, rather than an idle stream per client."""
     sessions = app[MCP_SESSIONS] = BoundedSessionStore(settings.mcp_max_sessions, settings.mcp_sessions_per_caller)
     endpoint = Endpoint(build_registry(settings, sessions), allowed_origins=set(settings.cors_origins))
-    app.router.add_post("/mcp", endpoint.handle, name="mcp")
+
+    async def mcp(request: web.Request) -> web.StreamResponse:
+        refusal = jsonrpc.screen(await request.read()) if request.content_type == "application/json" else None
+        return refusal if refusal is not None else await endpoint.handle(request)
+
+    app.router.add_post("/mcp", mcp, name="mcp")

@@ -59,7 +59,11 @@ def encode(document: dict[str, Any]) -> bytes:
 
 
 async def manifest(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[PLUGIN_MANIFEST], content_type="application/json")
+    settings = request.app[SETTINGS]
+    token = settings.plugin.verification_token
+    # A verification token from a file may be rotated: the manifest (rarely fetched) is built anew each time.
+    body = encode(plugin_manifest(settings)) if token is not None and token.path else request.app[PLUGIN_MANIFEST]
+    return web.Response(body=body, content_type="application/json")
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -42,6 +42,26 @@ class UtcDateTime(fields.DateTime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class QueryTime(fields.String):
+    """An ISO-8601 date or time, read generously (a model writes `2026-11-01` as often as a full timestamp): a
+    time without an offset is UTC, a date is its midnight UTC. Returned as an aware UTC datetime."""
+
+    _EXPECTED = "expected an ISO-8601 date or time such as 2026-11-01 or 2026-11-01T09:30:00Z"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(self._EXPECTED) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 lies before the first representable UTC time
+            raise ValidationError("expected a time between the years 1 and 9999") from None
+
+
 class Query(Schema):
     """Query strings: unknown parameters are refused (a model's typo gets a clear 400), repeated ones too."""
 
@@ -172,10 +192,15 @@ class SearchQuery(Query):
     status = fields.String(
         validate=validate.OneOf(STATUS_WORDS), metadata={"description": "Only instances in this status."}
     )
-    modified_after = fields.AwareDateTime(
-        metadata={"description": "ISO-8601 time with offset, e.g. 2026-11-01T00:00:00Z."}
+    modified_after = QueryTime(
+        metadata={
+            "description": "Only instances changed after this ISO-8601 date or time (UTC unless an offset is given).",
+            "example": "2026-11-01",
+        }
     )
-    modified_before = fields.AwareDateTime(metadata={"description": "ISO-8601 time with offset."})
+    modified_before = QueryTime(
+        metadata={"description": "Only instances changed before this ISO-8601 date or time.", "example": "2026-11-30"}
+    )
     name_contains = fields.String(
         validate=validate.Length(1, 100),
         metadata={"description": "Text the instance name contains (case-insensitive)."},

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -145,3 +146,41 @@ async def test_shutdown_is_bounded_even_when_a_request_never_finishes(gateway_pr
         assert time.monotonic() - started < 4, log.read_text()
         stuck.cancel()
     assert "still in flight after 1 s: cancelled" in log.read_text()
+
+
+async def test_inline_secrets_are_gone_from_the_process_environment(gateway_process, gateway_env) -> None:
+    """/proc/<pid>/environ kept inline secrets for the process's lifetime although the README said otherwise."""
+    key, secret = "inline-key-9f8e7d6c", "S3CRET-client-7f1c9a"
+    env = {k: v for k, v in gateway_env.items() if k != "BAW_CLIENT_SECRET_FILE"}
+    process, base, _ = await gateway_process(
+        **{"BAW_CLIENT_SECRET_FILE": "", **env, "BAW_CLIENT_SECRET": secret, "GATEWAY_API_KEYS": key}
+    )
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    assert secret.encode() not in environ and key.encode() not in environ
+    assert b"BAW_CLIENT_SECRET_FILE=/proc/self/fd/" in environ
+    async with aiohttp.ClientSession() as http:  # and the secrets still work: a token, a key
+        async with http.get(
+            f"{base}/baw/process-status?process_id=23972", headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            assert response.status == 200
+
+
+async def test_a_malformed_request_never_puts_its_header_bytes_in_the_log(gateway_process) -> None:
+    _, base, log = await gateway_process(GATEWAY_LOG_LEVEL="DEBUG")
+    for raw in (
+        b"GET /livez HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer leaked-key-1\x01x\r\n\r\n",
+        b"GET /livez HTTP/1.1\nHost: a\nAuthorization: Bearer leaked-key-2\n\n",
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+        writer.write(raw)
+        assert (await _read_all(reader, 5)).startswith(b"HTTP/1.")
+        writer.close()
+        await writer.wait_closed()
+    # At DEBUG the MCP library used to log whole answers, task variables included.
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/mcp", json=_INITIALIZE, headers=_MCP_HEADERS) as response:
+            assert response.status == 200
+    text = log.read_text()
+    assert "leaked-key" not in text and "ERROR" not in text
+    assert "refused a malformed request with HTTP 400" in text
+    assert '"protocolVersion"' not in text
