@@ -20,6 +20,7 @@ from gateway.keys import (
     AUTH_FAILURES,
     BACKGROUND_TASKS,
     BAW_SESSION,
+    BAW_TRUST,
     CLOCK,
     CREDENTIALS,
     LIFECYCLE,
@@ -33,7 +34,7 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
-from gateway.tls import client_ssl_context
+from gateway.tls import RotatingTrust
 from gateway.web import mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys, RateLimiter
 from gateway.web.errors import error_middleware, request_id_middleware
@@ -100,8 +101,9 @@ def add_routes(app: web.Application) -> None:
 async def baw_session(app: web.Application) -> AsyncIterator[None]:
     """The one ClientSession towards BAW and its token endpoints, for the application's lifetime."""
     settings = app[SETTINGS]
+    trust = app[BAW_TRUST] = RotatingTrust(settings.baw_ca_bundle, clock=app[CLOCK])
     connector = aiohttp.TCPConnector(
-        ssl=client_ssl_context(settings.baw_ca_bundle),
+        ssl=trust.context(),
         limit=settings.baw_max_connections,
         limit_per_host=settings.baw_max_connections,
     )
@@ -115,7 +117,9 @@ async def baw_session(app: web.Application) -> AsyncIterator[None]:
 
 async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     """The credential provider and, for token modes, its renewal task (cancelled on shutdown)."""
-    provider = credential_provider(app[SETTINGS], app[BAW_SESSION], on_renewal=app[METRICS].token_renewal)
+    provider = credential_provider(
+        app[SETTINGS], app[BAW_SESSION], app[BAW_TRUST], on_renewal=app[METRICS].token_renewal
+    )
     app[CREDENTIALS] = provider
     if not provider.background:
         yield
@@ -160,6 +164,7 @@ async def wire_services(app: web.Application) -> None:
         slots=FairSlots(settings.baw_concurrency, settings.baw_concurrency_per_caller, settings.baw_queue_wait_s),
         failures=FailureMemory(settings.cache_failure_ttl_s, settings.cache_max_entries, clock=app[CLOCK]),
         max_response_bytes=settings.max_baw_response_bytes,
+        trust=app[BAW_TRUST],
     )
     app[PROCESS_SERVICE] = ProcessService(
         client,

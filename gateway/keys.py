@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gateway.config import Settings
     from gateway.metrics import Metrics
     from gateway.service import ProcessService
+    from gateway.tls import RotatingTrust
     from gateway.web.access import ApiKeys, RateLimiter
     from gateway.web.sessions import BoundedSessionStore
 
@@ -60,6 +61,7 @@ BACKGROUND_TASKS: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("backgr
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")  # monotonic seconds
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
+BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes
 CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")
 PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")
 OPENAPI_DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")

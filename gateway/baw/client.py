@@ -38,6 +38,7 @@ from gateway.baw.resilience import (
 from gateway.context import caller_var
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
+from gateway.tls import RotatingTrust
 
 # Headers every BAW call carries. Accept-Language: en because BAW localises error messages and task
 # status words otherwise (Portuguese and Spanish have been seen).
@@ -62,7 +63,9 @@ class BawClient:
         failures: FailureMemory,
         max_response_bytes: int = 2 * 1024 * 1024,
         jitter: Callable[[], float] = random.random,
+        trust: RotatingTrust | None = None,
     ) -> None:
+        self._trust = trust
         self._session = session
         self._metrics = metrics
         self._health, self._slots, self._failures, self._jitter = health, slots, failures, jitter
@@ -177,7 +180,12 @@ class BawClient:
             try:
                 async with upstream_errors("BAW", self._timeout_s):
                     async with self._session.request(
-                        method, url, params=params, headers={"Authorization": authorization}, allow_redirects=False
+                        method,
+                        url,
+                        params=params,
+                        headers={"Authorization": authorization},
+                        allow_redirects=False,
+                        ssl=self._trust.context() if self._trust is not None else True,
                     ) as response:
                         if response.status == 200:
                             _require_json(response)

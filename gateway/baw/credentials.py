@@ -21,6 +21,7 @@ from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenP
 from gateway.config import Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
 from gateway.secret import Secret
+from gateway.tls import RotatingTrust
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,9 @@ class RenewingCredential:
             await self._sleep(delay, self._wake)
 
 
-def credential_provider(settings: Settings, session: aiohttp.ClientSession, **renewal: Any) -> CredentialProvider:
+def credential_provider(
+    settings: Settings, session: aiohttp.ClientSession, trust: RotatingTrust | None = None, **renewal: Any
+) -> CredentialProvider:
     """The provider for BAW_AUTH. `renewal` passes clock/metrics hooks through to RenewingCredential."""
     timeout_s = settings.baw_timeout_s
     if settings.baw_auth == "basic":
@@ -226,7 +229,13 @@ def credential_provider(settings: Settings, session: aiohttp.ClientSession, **re
     source: TokenSource
     if settings.baw_auth == "zen":
         source = ZenPasswordToken(
-            session, settings.baw_iam_url, settings.baw_zen_url, settings.baw_username, settings.baw_password, timeout_s
+            session,
+            settings.baw_iam_url,
+            settings.baw_zen_url,
+            settings.baw_username,
+            settings.baw_password,
+            timeout_s,
+            trust=trust,
         )
     else:
         source = OAuth2ClientCredentials(
@@ -236,5 +245,6 @@ def credential_provider(settings: Settings, session: aiohttp.ClientSession, **re
             settings.baw_client_secret,
             settings.baw_scope,
             timeout_s,
+            trust=trust,
         )
     return RenewingCredential(source, wait_timeout_s=timeout_s, **renewal)

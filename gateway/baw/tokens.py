@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -19,6 +20,7 @@ from yarl import URL
 from gateway.baw.http import display_url, read_json, upstream_errors
 from gateway.errors import BawUnavailable, GatewayError
 from gateway.secret import Secret
+from gateway.tls import RotatingTrust
 
 _TOKEN_BODY_LIMIT = 64 * 1024
 _DEFAULT_LIFETIME_S = 3600.0  # a token whose lifetime cannot be read is renewed hourly
@@ -49,10 +51,12 @@ class OAuth2ClientCredentials:
         scope: str | None,
         timeout_s: float,
         clock: Callable[[], float] = time.time,
+        trust: RotatingTrust | None = None,
     ) -> None:
         self._session, self._url = session, token_url
         self._client_id, self._client_secret, self._scope = client_id, client_secret, scope
         self._timeout_s, self._clock = timeout_s, clock
+        self._trust = trust
         self.target = f"the OAuth2 token endpoint {display_url(token_url)}"
 
     async def fetch(self) -> Token:
@@ -68,6 +72,7 @@ class OAuth2ClientCredentials:
             self._timeout_s,
             data=form,
             hint="check BAW_CLIENT_ID, BAW_CLIENT_SECRET and BAW_SCOPE",
+            ssl=_ssl(self._trust),
         )
         access_token = body.get("access_token")
         token_type = body.get("token_type", "Bearer")
@@ -89,8 +94,10 @@ class ZenPasswordToken:
         password: Secret,
         timeout_s: float,
         clock: Callable[[], float] = time.time,
+        trust: RotatingTrust | None = None,
     ) -> None:
         self._session, self._iam_url = session, iam_url
+        self._trust = trust
         self._validate_url = zen_url / "v1" / "preauth" / "validateAuth"
         self._username, self._password = username, password
         self._timeout_s, self._clock = timeout_s, clock
@@ -112,6 +119,7 @@ class ZenPasswordToken:
             self._timeout_s,
             data=form,
             hint="check BAW_USERNAME and BAW_PASSWORD",
+            ssl=_ssl(self._trust),
         )
         iam_token = iam.get("access_token")
         if not isinstance(iam_token, str) or not iam_token:
@@ -125,6 +133,7 @@ class ZenPasswordToken:
             self._timeout_s,
             headers={"username": self._username, "iam-token": iam_token},
             hint="check BAW_USERNAME and BAW_ZEN_URL",
+            ssl=_ssl(self._trust),
         )
         jwt = zen.get("accessToken")
         if not isinstance(jwt, str) or not jwt:
@@ -133,6 +142,11 @@ class ZenPasswordToken:
         expires_at = jwt_expiry(jwt)
         lifetime = expires_at - now if expires_at is not None and expires_at > now else _DEFAULT_LIFETIME_S
         return Token(f"Bearer {jwt}", now + lifetime, lifetime)
+
+
+def _ssl(trust: RotatingTrust | None) -> ssl.SSLContext | bool:
+    """The current trust for a call (True: the session connector's own)."""
+    return trust.context() if trust is not None else True
 
 
 def jwt_expiry(jwt: str) -> float | None:
