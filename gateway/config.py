@@ -98,6 +98,7 @@ class Settings:
     breaker_slow_call_s: float = 5.0
     breaker_cooldown_s: float = 15.0
     max_baw_response_bytes: int = 2 * 1024 * 1024
+    docs: bool = True
     plugin: PluginSettings = PluginSettings()
 
     def describe(self) -> list[tuple[str, str]]:
@@ -147,6 +148,7 @@ _ENV_NAMES = {
     "breaker_slow_call_s": "GATEWAY_BREAKER_SLOW_CALL_S",
     "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
     "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
+    "docs": "GATEWAY_DOCS",
 }
 
 
@@ -237,6 +239,13 @@ def _non_negative(raw: str) -> float:
 
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",") if cidr.strip())
+
+
+def _switch(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise ValueError(raw)
+    return value in ("on", "true", "1")
 
 
 def _fraction(raw: str) -> float:
@@ -375,6 +384,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_baw_response_bytes=r.parsed(
             "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
         ),
+        docs=r.parsed("GATEWAY_DOCS", True, _switch, "on or off"),
         plugin=plugin,
     )
     if settings.baw_concurrency > settings.baw_max_connections:

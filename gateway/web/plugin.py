@@ -6,15 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp_apispec
 from aiohttp import web
 
 from gateway.config import Settings
 from gateway.keys import OPENAPI_DOCUMENT, PLUGIN_MANIFEST, SETTINGS
 
 STATIC = Path(__file__).parent / "static"
-SWAGGER_UI = Path(aiohttp_apispec.__file__).parent / "static"
+# A current Swagger UI, vendored from npm's swagger-ui-dist (static/swagger-ui/VERSION); aiohttp-apispec's copy
+# was a release with the `?url=` spoofing flaw.
+SWAGGER_UI = STATIC / "swagger-ui"
 SWAGGER_UI_PREFIX = "/docs/static"
+# The page and its assets come from this origin only; Swagger UI sets inline styles.
+_DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 DESCRIPTION_FOR_MODEL = (
     "Read-only access to IBM Business Automation Workflow (BAW). Use it when the user asks about a workflow "
@@ -70,17 +77,11 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
-# aiohttp-apispec's Swagger UI page, pointed at our assets and our document once, at import.
-_SWAGGER_PAGE = (
-    (SWAGGER_UI / "index.html")
-    .read_text(encoding="utf-8")
-    .replace("{{ static }}", SWAGGER_UI_PREFIX)
-    .replace("{{ path }}", "/openapi.json")
-)
+_SWAGGER_PAGE = (SWAGGER_UI / "index.html").read_bytes()
 
 
 async def swagger_ui(request: web.Request) -> web.Response:
-    return web.Response(text=_SWAGGER_PAGE, content_type="text/html")
+    return web.Response(body=_SWAGGER_PAGE, content_type="text/html", headers=_DOCS_HEADERS)
 
 
 async def logo(request: web.Request) -> web.FileResponse:
@@ -101,7 +102,8 @@ async def legal(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/ai-plugin.json", manifest)
     app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/docs", swagger_ui)
-    app.router.add_static(SWAGGER_UI_PREFIX, SWAGGER_UI)
+    if app[SETTINGS].docs:
+        app.router.add_get("/docs", swagger_ui)
+        app.router.add_static(SWAGGER_UI_PREFIX, SWAGGER_UI)
     app.router.add_get("/logo.png", logo)
     app.router.add_get("/legal", legal)

@@ -97,3 +97,14 @@ def test_prometheus_scrapes_and_the_network_is_closed_by_default(rendered) -> No
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
     assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8080]
     assert len(policy["egress"]) == 2  # DNS, BAW
+
+
+def test_production_serves_no_api_explorer() -> None:
+    output = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "prod")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    config = next(doc for doc in yaml.safe_load_all(output) if doc["kind"] == "ConfigMap")
+    assert config["data"]["GATEWAY_DOCS"] == "off"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,9 +94,21 @@ async def test_logo_is_a_real_png_and_legal_and_docs_pages_are_served(client) ->
     assert legal.status == 200 and "read-only" in await legal.text()
     docs = await client.get("/docs")
     page = await docs.text()
-    assert docs.status == 200 and 'url: "/openapi.json"' in page
-    asset = await client.get("/docs/static/swagger-ui-bundle.js")
-    assert asset.status == 200
+    # Relative asset and document URLs: the page works under a path prefix of GATEWAY_PUBLIC_URL.
+    assert docs.status == 200 and 'src="docs/static/swagger-ui-bundle.js"' in page and "http" not in page
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+    config = await (await client.get("/docs/static/docs.js")).text()
+    assert 'url: "openapi.json"' in config and "queryConfigEnabled: false" in config
+    bundle = await (await client.get("/docs/static/swagger-ui-bundle.js")).text()
+    version = tuple(int(n) for n in re.search(r'"(5\.\d+\.\d+)"', bundle).group(1).split("."))
+    assert version >= (5, 0, 0)  # the ?url= / configUrl spoofing flaw was fixed in 4.1.3
+
+
+async def test_docs_can_be_turned_off(aiohttp_client) -> None:
+    settings = load_settings({**ENV, "GATEWAY_DOCS": "off"})
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.get("/docs")).status == 404
+    assert (await client.get("/docs/static/swagger-ui-bundle.js")).status == 404
 
 
 async def test_unknown_paths_and_methods_answer_in_the_error_envelope(client) -> None:
