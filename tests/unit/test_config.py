@@ -136,3 +136,23 @@ def test_bad_configuration_exits_2_with_one_message(monkeypatch, capsys) -> None
     err = capsys.readouterr().err
     assert "BAW_BASE_URL is required" in err and "BAW_USERNAME" in err
     assert "Traceback" not in err and "pw-d00d1e" not in err
+
+
+def test_more_baw_calls_than_pooled_connections_is_refused_at_start() -> None:
+    """Calls beyond the pool waited for a connection inside their BAW timeout and surfaced as BAW timeouts."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**OAUTH, "GATEWAY_BAW_CONCURRENCY": "65", "BAW_MAX_CONNECTIONS": "64"})
+    assert "GATEWAY_BAW_CONCURRENCY=65 is more than BAW_MAX_CONNECTIONS=64" in str(caught.value)
+
+
+def test_the_old_breaker_variable_says_what_replaced_it() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_BREAKER_FAILURE_RATE"):
+        load_settings({**OAUTH, "GATEWAY_BREAKER_FAILURES": "5"})
+
+
+def test_trusted_proxies_are_cidrs_and_shown_by_check_config() -> None:
+    settings = load_settings({**OAUTH, "GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8"})
+    assert [str(network) for network in settings.trusted_proxies] == ["10.0.0.0/8", "fd00::/8"]
+    assert ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8") in settings.describe()
+    with pytest.raises(ConfigError, match="GATEWAY_TRUSTED_PROXIES"):
+        load_settings({**OAUTH, "GATEWAY_TRUSTED_PROXIES": "ingress"})
