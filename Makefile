@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test spec lint deploy-check image bench soak clean
+.PHONY: run test bench-smoke spec lint deploy-check image bench soak clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ run: $(STAMP) ## start the gateway against the embedded BAW simulator, print sam
 
 test: $(STAMP) ## the whole suite, warnings as errors (includes the Dockerfile lint and the manifest checks)
 	$(BIN)/pytest
+
+bench-smoke: $(STAMP) ## the whole bench harness for a second per scenario (installs wrk and nginx with apt-get; CI runs it)
+	$(BIN)/pytest -m bench tests/perf
 
 spec: $(STAMP) ## regenerate specs/openapi.json from the code
 	$(BIN)/baw-gateway openapi > specs/openapi.json

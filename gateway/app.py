@@ -30,6 +30,7 @@ from gateway.keys import (
     PROCESS_SERVICE,
     RATE_LIMITER,
     SETTINGS,
+    WALL_CLOCK,
     Lifecycle,
 )
 from gateway.metrics import Metrics
@@ -56,8 +57,14 @@ AUTH_FAILURE_RATE = 0.5
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> web.Application:
-    """`clock` (monotonic seconds) times the cache, the failure memory and the breaker; tests move it by hand."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """`clock` (monotonic seconds) times the cache, the failure memory and the breaker; `wall_clock` (Unix time)
+    judges token expiry. Tests move them by hand instead of sleeping."""
     app = web.Application(
         middlewares=[
             request_id_middleware,
@@ -73,6 +80,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotoni
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[WALL_CLOCK] = wall_clock
     app[BACKGROUND_TASKS] = {}
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
@@ -118,7 +126,7 @@ async def baw_session(app: web.Application) -> AsyncIterator[None]:
 async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     """The credential provider and, for token modes, its renewal task (cancelled on shutdown)."""
     provider = credential_provider(
-        app[SETTINGS], app[BAW_SESSION], app[BAW_TRUST], on_renewal=app[METRICS].token_renewal
+        app[SETTINGS], app[BAW_SESSION], app[BAW_TRUST], on_renewal=app[METRICS].token_renewal, clock=app[WALL_CLOCK]
     )
     app[CREDENTIALS] = provider
     if not provider.background:

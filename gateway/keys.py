@@ -59,6 +59,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # Tasks that must run for the app's lifetime (credential renewal): /livez fails when one has died.
 BACKGROUND_TASKS: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("background_tasks")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")  # monotonic seconds
+WALL_CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("wall_clock")  # Unix time, for token expiry
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
 BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes

@@ -220,8 +220,10 @@ class RenewingCredential:
 def credential_provider(
     settings: Settings, session: aiohttp.ClientSession, trust: RotatingTrust | None = None, **renewal: Any
 ) -> CredentialProvider:
-    """The provider for BAW_AUTH. `renewal` passes clock/metrics hooks through to RenewingCredential."""
+    """The provider for BAW_AUTH. `renewal` passes clock/metrics hooks through to RenewingCredential; its clock
+    also dates the tokens, so expiry is judged on one clock."""
     timeout_s = settings.baw_timeout_s
+    clock = renewal.get("clock", time.time)
     if settings.baw_auth == "basic":
         return StaticCredential("Basic", settings.baw_username, settings.baw_password)
     if settings.baw_auth == "zen_api_key":
@@ -235,6 +237,7 @@ def credential_provider(
             settings.baw_username,
             settings.baw_password,
             timeout_s,
+            clock=clock,
             trust=trust,
         )
     else:
@@ -245,6 +248,7 @@ def credential_provider(
             settings.baw_client_secret,
             settings.baw_scope,
             timeout_s,
+            clock=clock,
             trust=trust,
         )
     return RenewingCredential(source, wait_timeout_s=timeout_s, **renewal)

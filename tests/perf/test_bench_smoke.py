@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).with_name("bench.py")
 
 
+@pytest.mark.bench
 def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(BENCH), "--smoke", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600
