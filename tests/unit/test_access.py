@@ -66,3 +66,20 @@ def test_per_caller_state_is_bounded() -> None:
     for n in range(10_000):
         limiter.retry_after(f"ip:10.0.{n // 256}.{n % 256}")
     assert len(limiter._buckets) == 100
+
+
+def test_a_transient_read_error_is_tried_again_at_the_next_check(tmp_path: Path, monkeypatch) -> None:
+    """The file's stamp used to be stored before the read: a failed read skipped the file until it changed again."""
+    path = tmp_path / "keys"
+    path.write_text("old-key\n")
+    clock = ManualClock()
+    secret = Secret("GATEWAY_API_KEYS", path=path)
+    keys = ApiKeys(secret, clock=clock)
+    path.write_text("rotated-key\n")
+    real_read = Secret.read
+    monkeypatch.setattr(Secret, "read", lambda self: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    clock.now += 1.0
+    assert keys.caller("old-key")  # the read failed: the keys loaded before stay
+    monkeypatch.setattr(Secret, "read", real_read)
+    clock.now += 1.0
+    assert keys.caller("rotated-key") and keys.caller("old-key") is None

@@ -149,3 +149,15 @@ async def test_a_sane_request_id_is_kept_and_an_insane_one_replaced(client) -> N
     assert replaced.headers["X-Request-ID"] != "bad id\twith <html>"
     assert len(replaced.headers["X-Request-ID"]) == 32
     assert json.loads(await kept.text())["status"] == "ok"
+
+
+async def test_a_rotated_verification_token_file_is_served_without_a_restart(aiohttp_client, tmp_path: Path) -> None:
+    token = tmp_path / "verification"
+    token.write_text("first-token\n")
+    env = {**ENV, "GATEWAY_API_KEYS": "k-123", "PLUGIN_VERIFICATION_TOKEN_FILE": str(token)}
+    client = await aiohttp_client(create_app(load_settings(env)))
+    first = await (await client.get("/.well-known/ai-plugin.json")).json()
+    token.write_text("second-token\n")
+    second = await (await client.get("/.well-known/ai-plugin.json")).json()
+    assert first["auth"]["verification_tokens"] == {"openai": "first-token"}
+    assert second["auth"]["verification_tokens"] == {"openai": "second-token"}
