@@ -6,8 +6,22 @@ read by logging (the request id on every line) and by the BAW client (the caller
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Iterator, TypeVar
+
+T = TypeVar("T")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # "key:<fingerprint>", "user:<issuer>#<sub>" or "ip:<address>"; "-" for work no caller asked for.
 caller_var: ContextVar[str] = ContextVar("caller", default="-")
+
+
+@contextmanager
+def bound(var: ContextVar[T], value: T) -> Iterator[None]:
+    """`var` is `value` inside the block (and in tasks created there), its previous value after."""
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)

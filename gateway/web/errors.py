@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.context import request_id_var
+from gateway.context import bound, request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import REQUEST_ID
 
@@ -42,11 +42,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     # 128 random bits as hex: unique enough to correlate logs, without uuid4's object and syscall per request.
     request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
-    token = request_id_var.set(request_id)
-    try:
+    with bound(request_id_var, request_id):
         return await handler(request)
-    finally:
-        request_id_var.reset(token)
 
 
 @web.middleware

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.context import caller_var
+from gateway.context import bound, caller_var
 from gateway.errors import RateLimited, Unauthorized
 from gateway.keys import API_KEYS, AUTH_FAILURES, CALLER, CLIENT_ADDRESS, RATE_LIMITER, SETTINGS
 from gateway.web.access import is_protected
@@ -33,11 +33,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
         caller = known
     request[CALLER] = caller
-    token = caller_var.set(caller)
-    try:
+    with bound(caller_var, caller):
         return await handler(request)
-    finally:
-        caller_var.reset(token)
 
 
 @web.middleware

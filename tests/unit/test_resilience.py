@@ -39,6 +39,15 @@ def _record(health: BawHealth, subject: str, *, failed: bool, seconds: float = 0
     health.record(subject, failed=failed, seconds=seconds)
 
 
+def _tripped(clock: ManualClock) -> BawHealth:
+    """A breaker opened by failures of ten distinct ids."""
+    health = BawHealth(POLICY, clock=clock)
+    for n in range(10):
+        _record(health, f"id {n}", failed=True)
+    assert health.is_open
+    return health
+
+
 def test_failures_of_one_id_never_open_the_breaker_however_many() -> None:
     health = BawHealth(POLICY, clock=ManualClock())
     for _ in range(100):
@@ -104,9 +113,7 @@ def test_only_baw_failures_count_and_errors_raised_before_baw_decide_nothing() -
 
 def test_one_probe_decides_after_the_cooldown() -> None:
     clock = ManualClock()
-    health = BawHealth(POLICY, clock=clock)
-    for n in range(10):
-        _record(health, f"id {n}", failed=True)
+    health = _tripped(clock)
     clock.now += 15
     health.before_call()  # the probe
     with pytest.raises(BawUnavailable):
@@ -124,9 +131,7 @@ def test_one_probe_decides_after_the_cooldown() -> None:
 
 def test_an_abandoned_probe_lets_the_next_call_probe() -> None:
     clock = ManualClock()
-    health = BawHealth(POLICY, clock=clock)
-    for n in range(10):
-        _record(health, f"id {n}", failed=True)
+    health = _tripped(clock)
     clock.now += 15
     health.before_call()
     health.abandon()
