@@ -56,6 +56,10 @@ http {{
       access_log {work}/token-short.log;
       return 200 '{{"access_token":"bench-token","token_type":"Bearer","expires_in":{short}}}';
     }}
+    location ~ "^/rest/bpm/wle/v1/process/(?<piid>9[0-9]{{9}})$" {{
+      access_log {work}/process.log;
+      return 404 '{not_found_body}';
+    }}
     location ~ ^/rest/bpm/wle/v1/process/(?<piid>[0-9]+)$ {{
       access_log {work}/process.log;
       if ($http_authorization !~ "^Bearer ") {{
@@ -67,6 +71,22 @@ http {{
   }}
 }}
 """
+
+# BAW's answer for an instance that does not exist (reference/baw-rest.md): ten-digit ids starting with 9.
+NOT_FOUND_BODY = json.dumps(
+    {
+        "status": "error",
+        "Data": {
+            "status": "error",
+            "exceptionType": "com.ibm.bpm.wle.api.InstanceDoesNotExistException",
+            "errorNumber": "CWTBG0059E",
+            "errorMessage": "CWTBG0059E: The instance with the ID $piid could not be found.",
+            "errorMessageParameters": ["$piid"],
+            "programmersDetails": "com.ibm.bpm.wle.api.InstanceDoesNotExistException at BPDInstanceDAO.java:412",
+        },
+    },
+    separators=(",", ":"),
+)
 
 # What BAW's classic API answers for parts=header (reference/baw-rest.md), the id echoed by nginx.
 PROCESS_BODY = json.dumps(
@@ -177,7 +197,13 @@ class Bench:
             (self.work / log).touch()
         conf = self.work / "nginx.conf"
         conf.write_text(
-            NGINX_CONF.format(work=self.work, port=self.baw_port, short=SHORT_TOKEN_S, process_body=PROCESS_BODY)
+            NGINX_CONF.format(
+                work=self.work,
+                port=self.baw_port,
+                short=SHORT_TOKEN_S,
+                process_body=PROCESS_BODY,
+                not_found_body=NOT_FOUND_BODY,
+            )
         )
         self.processes.append(
             subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(self.work), "-g", "daemon off;"])
@@ -355,6 +381,8 @@ class Bench:
             "token_calls_due_by_time": round(elapsed / (0.76 * SHORT_TOKEN_S), 1),
         }
         scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
+        bounded = self.start_gateway("gateway-bounds", GATEWAY_CACHE_NOT_FOUND_TTL_S="600")
+        scenarios["memory_bounds"] = asyncio.run(self.memory_bounds(bounded, scale=0.05 if self.smoke else 1.0))
         self.results["ratios"] = ratios(scenarios)
         return self.results
 
@@ -365,6 +393,44 @@ class Bench:
             chunk = self.wrk(target, unique=True, duration=max(2.0, self.duration))
             done += chunk["requests"]
         return {"lookups": done, "rss_mb": round(target.rss_mb("VmRSS"), 1), "peak_rss_mb": round(target.rss_mb(), 1)}
+
+    async def memory_bounds(self, target: Target, scale: float) -> dict[str, float]:
+        """What an attacker's tables cost (issue: failures stay local): 12,000 distinct unknown ids cached for
+        10 minutes, then 3,000 MCP handshakes with 60 KB of client capabilities each. RSS after each, in MB."""
+        unknown, handshakes = int(12_000 * scale), int(3_000 * scale)
+        capabilities = {"experimental": {f"x{n}": "y" * 1000 for n in range(60)}}
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "b"}},
+        }
+        headers = {"Accept": "application/json, text/event-stream"}
+        before = target.rss_mb("VmRSS")
+        limit = asyncio.Semaphore(CONNECTIONS)
+        async with aiohttp.ClientSession() as session:
+
+            async def one(method: str, url: str, **kwargs: object) -> int:
+                async with limit, session.request(method, url, **kwargs) as response:
+                    await response.read()
+                    return response.status
+
+            statuses = await asyncio.gather(
+                *(one("GET", f"{target.url}/baw/process-status?process_id={9_000_000_000 + n}") for n in range(unknown))
+            )
+            after_unknown = target.rss_mb("VmRSS")
+            sessions = await asyncio.gather(
+                *(one("POST", f"{target.url}/mcp", json=initialize, headers=headers) for _ in range(handshakes))
+            )
+        return {
+            "unknown_ids": unknown,
+            "not_found_answers": statuses.count(404),
+            "handshakes": handshakes,
+            "handshakes_ok": sessions.count(200),
+            "rss_before_mb": round(before, 1),
+            "rss_after_unknown_ids_mb": round(after_unknown, 1),
+            "rss_after_handshakes_mb": round(target.rss_mb("VmRSS"), 1),
+        }
 
     def soak(self, target: Target, seconds: float) -> dict[str, object]:
         samples = []
@@ -385,6 +451,7 @@ def _latency(output: str, percentile: str) -> float:
 def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
     uncached, hot = scenarios["uncached"], scenarios["hot_id"]
     burst, tokens, memory = scenarios["burst_1000_cold_id"], scenarios["short_tokens"], scenarios["memory"]
+    bounds = scenarios["memory_bounds"]
     throughput = uncached["gateway"]["requests_per_s"] / uncached["reference_proxy"]["requests_per_s"]
     p99 = uncached["gateway"]["p99_ms"] / uncached["reference_proxy"]["p99_ms"]
     hot_ratio = hot["gateway"]["requests_per_s"] / hot["reference_bare"]["requests_per_s"]
@@ -399,6 +466,16 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
             "met": abs(tokens["token_calls"] - tokens["token_calls_due_by_time"]) <= 2,
         },
         "rss_after_lookups": {"value": memory["rss_mb"], "target": "<= 150 MB", "met": memory["rss_mb"] <= 150},
+        "rss_growth_unknown_ids": {
+            "value": round(bounds["rss_after_unknown_ids_mb"] - bounds["rss_before_mb"], 1),
+            "target": "<= 40 MB (was 156)",
+            "met": bounds["rss_after_unknown_ids_mb"] - bounds["rss_before_mb"] <= 40,
+        },
+        "rss_growth_handshakes": {
+            "value": round(bounds["rss_after_handshakes_mb"] - bounds["rss_after_unknown_ids_mb"], 1),
+            "target": "<= 40 MB (was 177)",
+            "met": bounds["rss_after_handshakes_mb"] - bounds["rss_after_unknown_ids_mb"] <= 40,
+        },
     }
 
 
@@ -430,6 +507,11 @@ def markdown(results: dict[str, object]) -> str:
         f"{burst['seconds']} s, {burst['baw_calls']} BAW call(s).",
         f"Memory: RSS {memory['rss_mb']} MB (peak {memory['peak_rss_mb']} MB) after {memory['lookups']} "
         "distinct lookups.",
+        f"Bounds: RSS {scenarios['memory_bounds']['rss_before_mb']} MB, "
+        f"{scenarios['memory_bounds']['rss_after_unknown_ids_mb']} MB after "
+        f"{scenarios['memory_bounds']['unknown_ids']} unknown ids (not_found kept 600 s), "
+        f"{scenarios['memory_bounds']['rss_after_handshakes_mb']} MB after "
+        f"{scenarios['memory_bounds']['handshakes']} MCP handshakes with 60 KB of capabilities.",
         "",
         "| ratio | value | target | met |",
         "|---|---|---|---|",

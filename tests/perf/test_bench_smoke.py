@@ -21,12 +21,15 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench-results.json").read_text())
     scenarios = report["scenarios"]
-    assert set(scenarios) == {"uncached", "hot_id", "burst_1000_cold_id", "short_tokens", "memory"}
+    assert set(scenarios) == {"uncached", "hot_id", "burst_1000_cold_id", "short_tokens", "memory", "memory_bounds"}
     for scenario, targets in (("uncached", {"gateway", "reference_proxy"}), ("hot_id", {"gateway", "reference_bare"})):
         assert set(scenarios[scenario]) == targets
         for row in scenarios[scenario].values():
             assert row["requests"] > 0 and row["errors"] == 0 and row["p99_ms"] > 0
     assert scenarios["burst_1000_cold_id"]["ok"] == 1000
+    bounds = scenarios["memory_bounds"]
+    assert bounds["not_found_answers"] == bounds["unknown_ids"] > 0
+    assert bounds["handshakes_ok"] == bounds["handshakes"] > 0
     assert set(report["ratios"]) == {
         "uncached_throughput",
         "uncached_p99",
@@ -34,5 +37,7 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "burst_baw_calls",
         "token_calls_vs_time",
         "rss_after_lookups",
+        "rss_growth_unknown_ids",
+        "rss_growth_handshakes",
     }
     assert "| ratio | value | target | met |" in (tmp_path / "bench-results.md").read_text()
