@@ -24,20 +24,25 @@ from gateway.keys import (
     CLOCK,
     CREDENTIALS,
     LIFECYCLE,
+    MCP_SESSIONS,
     METRICS,
     OPENAPI_DOCUMENT,
     PLUGIN_MANIFEST,
     PROCESS_SERVICE,
     RATE_LIMITER,
     SETTINGS,
+    SHARED_STATE,
     WALL_CLOCK,
     Lifecycle,
 )
 from gateway.metrics import Metrics
 from gateway.service import ProcessService
+from gateway.shared.cache import SharedCache
+from gateway.shared.limits import Limiter
+from gateway.shared.link import SharedState, redis_client
 from gateway.tls import RotatingTrust
 from gateway.web import mcp, ops, plugin, rest
-from gateway.web.access import ApiKeys, RateLimiter
+from gateway.web.access import ApiKeys
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.limits import deadline_middleware
 from gateway.web.observe import observe_middleware
@@ -85,9 +90,10 @@ def create_app(
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
     app[API_KEYS] = ApiKeys(settings.api_keys)
-    app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
-    app[AUTH_FAILURES] = RateLimiter(AUTH_FAILURE_RATE, AUTH_FAILURE_BURST)
+    app[RATE_LIMITER] = Limiter("requests", settings.rate_limit_rps, settings.rate_limit_burst, clock=clock)
+    app[AUTH_FAILURES] = Limiter("auth-failures", AUTH_FAILURE_RATE, AUTH_FAILURE_BURST, clock=clock)
     app.on_response_prepare.append(stamp_response)
+    app.cleanup_ctx.append(shared_state)
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
@@ -104,6 +110,24 @@ def add_routes(app: web.Application) -> None:
     mcp.add_routes(app, app[SETTINGS])
     plugin.add_routes(app)
     ops.add_routes(app)
+
+
+async def shared_state(app: web.Application) -> AsyncIterator[None]:
+    """Cluster mode (GATEWAY_REDIS_URL): the one Redis pool; limits and MCP sessions move onto it."""
+    settings = app[SETTINGS]
+    if settings.redis_url is None:
+        yield
+        return
+    client = redis_client(settings)
+    shared = app[SHARED_STATE] = SharedState(
+        client, settings.redis_prefix, app[METRICS], settings.redis_timeout_s, clock=app[CLOCK]
+    )
+    app[RATE_LIMITER].attach(shared)
+    app[AUTH_FAILURES].attach(shared)
+    app[MCP_SESSIONS].attach(shared)
+    log.info("cluster mode: limits, cache and MCP sessions shared through Redis (prefix %s)", settings.redis_prefix)
+    yield
+    await client.aclose()
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:
@@ -181,6 +205,9 @@ async def wire_services(app: web.Application) -> None:
         not_found_ttl_s=settings.cache_not_found_ttl_s,
         max_entries=settings.cache_max_entries,
         clock=app[CLOCK],
+        shared=SharedCache(app[SHARED_STATE], "process") if SHARED_STATE in app else None,
+        failure_ttl_s=settings.cache_failure_ttl_s,
+        lock_s=settings.baw_timeout_s + 1,
     )
 
 

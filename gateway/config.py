@@ -23,7 +23,14 @@ from gateway.tls import client_ssl_context
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 LOG_FORMATS = ("json", "text")
-SECRET_NAMES = ("BAW_CLIENT_SECRET", "BAW_PASSWORD", "BAW_API_KEY", "GATEWAY_API_KEYS", "PLUGIN_VERIFICATION_TOKEN")
+SECRET_NAMES = (
+    "BAW_CLIENT_SECRET",
+    "BAW_PASSWORD",
+    "BAW_API_KEY",
+    "GATEWAY_API_KEYS",
+    "PLUGIN_VERIFICATION_TOKEN",
+    "GATEWAY_REDIS_PASSWORD",
+)
 DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 
@@ -99,6 +106,11 @@ class Settings:
     breaker_cooldown_s: float = 15.0
     max_baw_response_bytes: int = 2 * 1024 * 1024
     docs: bool = True
+    redis_url: Secret | None = None  # the URL may hold a password: shown masked
+    redis_password: Secret | None = None
+    redis_ca_bundle: Path | None = None
+    redis_prefix: str = "baw-gateway"
+    redis_timeout_s: float = 0.25
     plugin: PluginSettings = PluginSettings()
 
     def describe(self) -> list[tuple[str, str]]:
@@ -149,6 +161,11 @@ _ENV_NAMES = {
     "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
     "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
     "docs": "GATEWAY_DOCS",
+    "redis_url": "GATEWAY_REDIS_URL",
+    "redis_password": "GATEWAY_REDIS_PASSWORD",
+    "redis_ca_bundle": "GATEWAY_REDIS_CA_BUNDLE",
+    "redis_prefix": "GATEWAY_REDIS_PREFIX",
+    "redis_timeout_s": "GATEWAY_REDIS_TIMEOUT_S",
 }
 
 
@@ -241,6 +258,37 @@ def _networks(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",") if cidr.strip())
 
 
+def _redis_url(r: _Reader) -> Secret | None:
+    """redis:// or rediss:// (TLS, verified); a password may be in the URL, so the URL is a secret."""
+    raw = r.text("GATEWAY_REDIS_URL")
+    if raw is None:
+        return None
+    url = URL(raw)
+    if url.scheme not in ("redis", "rediss") or not url.host:
+        r.problems.append("GATEWAY_REDIS_URL is not valid: expected redis://host:6379/0 or rediss://host:6380/0")
+        return None
+    return Secret("GATEWAY_REDIS_URL", value=raw)
+
+
+def _ca_bundle(r: _Reader, name: str) -> Path | None:
+    raw = r.text(name)
+    if raw is None:
+        return None
+    try:
+        client_ssl_context(Path(raw))
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it holds no PEM CA certificate"
+        r.problems.append(f"{name}={raw!r} cannot be used: {reason}")
+        return None
+    return Path(raw)
+
+
+def _prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", raw):
+        raise ValueError(raw)
+    return raw
+
+
 def _switch(raw: str) -> bool:
     value = raw.strip().lower()
     if value not in ("on", "off", "true", "false", "1", "0"):
@@ -308,13 +356,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     elif auth == "basic":
         r.require(auth, BAW_USERNAME=username, BAW_PASSWORD=password)
 
-    ca_bundle = r.text("BAW_CA_BUNDLE")
-    if ca_bundle is not None:
-        try:
-            client_ssl_context(Path(ca_bundle))
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it holds no PEM CA certificate"
-            r.problems.append(f"BAW_CA_BUNDLE={ca_bundle!r} cannot be used: {reason}")
+    ca_bundle = _ca_bundle(r, "BAW_CA_BUNDLE")
 
     port = r.parsed("GATEWAY_PORT", 8080, _port, "a TCP port (1-65535)")
     public_url = r.url("GATEWAY_PUBLIC_URL", URL(f"http://localhost:{port}"), https=False)
@@ -341,7 +383,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         baw_username=username,
         baw_password=password,
         baw_api_key=api_key,
-        baw_ca_bundle=Path(ca_bundle) if ca_bundle else None,
+        baw_ca_bundle=ca_bundle,
         baw_timeout_s=r.parsed("BAW_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
         baw_max_connections=r.parsed("BAW_MAX_CONNECTIONS", 64, _positive(int), "a whole number > 0"),
         host=r.text("GATEWAY_HOST", "0.0.0.0"),
@@ -385,6 +427,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
         ),
         docs=r.parsed("GATEWAY_DOCS", True, _switch, "on or off"),
+        redis_url=_redis_url(r),
+        redis_password=r.secret("GATEWAY_REDIS_PASSWORD"),
+        redis_ca_bundle=_ca_bundle(r, "GATEWAY_REDIS_CA_BUNDLE"),
+        redis_prefix=r.parsed("GATEWAY_REDIS_PREFIX", "baw-gateway", _prefix, "letters, digits, '-', '_', '.' or ':'"),
+        redis_timeout_s=r.parsed("GATEWAY_REDIS_TIMEOUT_S", 0.25, _positive(float), "a number of seconds > 0"),
         plugin=plugin,
     )
     if settings.baw_concurrency > settings.baw_max_connections:

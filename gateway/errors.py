@@ -82,3 +82,17 @@ class Overloaded(BawUnavailable):
 
 class NoCredential(BawUnavailable):
     """No usable credential towards BAW: the token endpoint's trouble, not BAW's (the breaker ignores it)."""
+
+
+_BY_CODE: dict[str, type[GatewayError]] = {
+    cls.code: cls
+    for cls in (InvalidRequest, Unauthorized, BawForbidden, NotFound, RequestTimeout, RateLimited, BawError)
+}
+_BY_CODE.update({BawUnavailable.code: BawUnavailable, BawTimeout.code: BawTimeout})
+
+
+def error_from(code: str, message: str, retry_after: int | None = None) -> GatewayError:
+    """The domain error another replica met (the shared cache carries its code and message only)."""
+    error = _BY_CODE.get(code, BawError)(message)
+    error.retry_after = retry_after
+    return error

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from gateway.config import Settings
     from gateway.metrics import Metrics
     from gateway.service import ProcessService
+    from gateway.shared.limits import Limiter
+    from gateway.shared.link import SharedState
+    from gateway.shared.sessions import SessionTable
     from gateway.tls import RotatingTrust
-    from gateway.web.access import ApiKeys, RateLimiter
-    from gateway.web.sessions import BoundedSessionStore
+    from gateway.web.access import ApiKeys
 
 
 @dataclass
@@ -68,10 +70,11 @@ PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")
 OPENAPI_DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")
 PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 
-MCP_SESSIONS: web.AppKey[BoundedSessionStore] = web.AppKey("mcp_sessions")
+MCP_SESSIONS: web.AppKey[SessionTable] = web.AppKey("mcp_sessions")
+SHARED_STATE: web.AppKey[SharedState] = web.AppKey("shared_state")  # cluster mode only (GATEWAY_REDIS_URL)
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
-RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
-AUTH_FAILURES: web.AppKey[RateLimiter] = web.AppKey("auth_failures")  # failed authentications per address
+RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
+AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 CALLER: web.RequestKey[str] = web.RequestKey("caller")  # "key:<fingerprint>" or "ip:<address>"

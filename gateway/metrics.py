@@ -69,6 +69,8 @@ class Metrics:
             "gateway_cache_lookups", "Lookup cache results.", ["result", "surface"], registry=r
         )
 
+        self._shared: tuple[Gauge, Counter] | None = None
+
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -84,6 +86,20 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def shared_state(self) -> tuple[Gauge, Counter]:
+        """`gateway_shared_state_up` and `gateway_redis_errors_total{op}`: registered in cluster mode only, so a
+        single replica without Redis is never reported as degraded."""
+        if self._shared is None:
+            self._shared = (
+                Gauge(
+                    "gateway_shared_state_up",
+                    "1 while Redis (cluster mode) is used, 0 while local state stands in.",
+                    registry=self.registry,
+                ),
+                Counter("gateway_redis_errors", "Failed Redis calls.", ["op"], registry=self.registry),
+            )
+        return self._shared
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,7 +1,9 @@
 """ProcessService: what the REST handlers (and the MCP tools) call; caching and coalescing live here.
 
 Successful lookups are kept for GATEWAY_CACHE_TTL_S, `not_found` for the shorter GATEWAY_CACHE_NOT_FOUND_TTL_S,
-failures never. Concurrent lookups of one id share one BAW call, and its failure.
+failures only as the BAW client's per-id failure memory. Concurrent lookups of one id share one BAW call, and its
+failure. In cluster mode (Redis) the answers are shared by the replicas, with a short local L1 in front, and a
+per-id lock makes a burst spread over every replica cost one BAW call.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ from gateway.baw.models import (
     TaskDetails,
     TaskPage,
 )
-from gateway.errors import GatewayError, NotFound
+from gateway.codec import decode_instance, encode_instance
+from gateway.errors import GatewayError, NotFound, error_from
 from gateway.metrics import Metrics
+from gateway.shared.cache import DOWN, SharedCache
+
+L1_TTL_S = 1.0
+# A failure is shared at least this long, so replicas waiting on the lock holder see it rather than all asking BAW.
+_SHARED_FAILURE_S = 1.0
 
 
 class CacheResult(StrEnum):
@@ -59,16 +67,24 @@ class ProcessService:
         not_found_ttl_s: float,
         max_entries: int,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedCache | None = None,
+        failure_ttl_s: float = 0.0,
+        lock_s: float = 10.0,
     ) -> None:
         self._client, self._metrics = client, metrics
-        self._ttl_s, self._not_found_ttl_s = ttl_s, not_found_ttl_s
+        self._ttl_s, self._not_found_ttl_s, self._failure_ttl_s = ttl_s, not_found_ttl_s, failure_ttl_s
+        self._shared, self._lock_s = shared, lock_s
+        # In cluster mode the local cache is a small L1 in front of the shared one: short enough that replicas
+        # agree, long enough that a hot id costs no Redis round trip.
+        self._local_ttl_s = min(ttl_s, L1_TTL_S) if shared is not None else ttl_s
+        self._local_not_found_ttl_s = min(not_found_ttl_s, L1_TTL_S) if shared is not None else not_found_ttl_s
         self._cache: TLRUCache[str, _Entry | NotFound] | None = (
             TLRUCache(maxsize=max_entries, ttu=self._expires, timer=clock) if ttl_s > 0 else None
         )
-        self._in_flight: dict[str, asyncio.Task[_Entry]] = {}
+        self._in_flight: dict[str, asyncio.Task[tuple[_Entry, CacheResult]]] = {}
 
     def _expires(self, key: str, value: _Entry | NotFound, now: float) -> float:
-        return now + (self._not_found_ttl_s if isinstance(value, NotFound) else self._ttl_s)
+        return now + (self._local_not_found_ttl_s if isinstance(value, NotFound) else self._local_ttl_s)
 
     async def lookup(self, process_id: str) -> Lookup:
         """The status of one process instance, by its numeric BAW id."""
@@ -79,34 +95,64 @@ class ProcessService:
                 raise cached.detached()
             return Lookup(cached.instance, CacheResult.HIT, cached.memo)
         call = self._in_flight.get(process_id)
-        result = CacheResult.COALESCED
+        joined = call is not None
         if call is None:
-            result = CacheResult.MISS
             # Its own task: the call goes on (and fills the cache) even if the request that started it is
             # cancelled, and everyone waiting on it gets its outcome.
-            call = asyncio.create_task(self._call_baw(process_id), name=f"baw-lookup-{process_id}")
+            call = asyncio.create_task(self._resolve(process_id), name=f"baw-lookup-{process_id}")
             call.add_done_callback(_retrieve)
             self._in_flight[process_id] = call
-        self._metrics.cache_result(result)
         try:
-            entry = await asyncio.shield(call)
+            entry, origin = await asyncio.shield(call)
         except GatewayError as exc:
+            self._metrics.cache_result(CacheResult.COALESCED if joined else CacheResult.MISS)
             # A copy per waiter: re-raising the one shared instance would pile every waiter's traceback onto it.
             raise exc.detached() from None
+        result = CacheResult.COALESCED if joined else origin
+        self._metrics.cache_result(result)
         return Lookup(entry.instance, result, entry.memo)
 
-    async def _call_baw(self, process_id: str) -> _Entry:
+    async def _resolve(self, process_id: str) -> tuple[_Entry, CacheResult]:
         try:
-            entry = _Entry(await self._client.process_details(process_id), {})
+            if self._shared is not None:
+                instance, origin = await self._from_shared(self._shared, process_id)
+            else:
+                instance, origin = await self._client.process_details(process_id), CacheResult.MISS
         except NotFound as exc:
             # Detached: the cached error keeps no traceback, frames, BAW response or Authorization header alive.
             self._remember(process_id, exc.detached())
             raise
         else:
+            entry = _Entry(instance, {})
             self._remember(process_id, entry)
-            return entry
+            return entry, origin
         finally:
             del self._in_flight[process_id]
+
+    async def _from_shared(self, shared: SharedCache, process_id: str) -> tuple[ProcessInstance, CacheResult]:
+        """Cluster mode: another replica's answer when there is one (or one is being fetched), else BAW's, shared."""
+        found = await shared.get(process_id)
+        if isinstance(found, dict) and (instance := _unpack(found)) is not None:
+            return instance, CacheResult.HIT
+        token = await shared.claim(process_id, self._lock_s) if found is not DOWN else DOWN
+        if token is None:  # another replica is asking BAW: wait for its answer
+            waited = await shared.wait(process_id, self._lock_s)
+            if waited is not None and (instance := _unpack(waited)) is not None:
+                return instance, CacheResult.COALESCED
+        try:
+            instance = await self._client.process_details(process_id)
+        except NotFound as exc:
+            await shared.put(process_id, _failure(exc), self._not_found_ttl_s or _SHARED_FAILURE_S)
+            raise
+        except GatewayError as exc:
+            await shared.put(process_id, _failure(exc), max(_SHARED_FAILURE_S, self._failure_ttl_s))
+            raise
+        else:
+            await shared.put(process_id, {"ok": encode_instance(instance)}, self._ttl_s)
+            return instance, CacheResult.MISS
+        finally:
+            if isinstance(token, str):
+                await shared.release(process_id, token)
 
     async def tasks(self, process_id: str, which: str, *, limit: int, offset: int) -> TaskPage:
         return await self._client.task_page(process_id, which, limit=limit, offset=offset)
@@ -134,11 +180,24 @@ class ProcessService:
         return await self._client.status_overview(app)
 
     def _remember(self, process_id: str, value: _Entry | NotFound) -> None:
-        if self._cache is not None and (self._not_found_ttl_s > 0 or not isinstance(value, NotFound)):
+        if self._cache is not None and (self._local_not_found_ttl_s > 0 or not isinstance(value, NotFound)):
             self._cache[process_id] = value
 
 
-def _retrieve(call: asyncio.Task[_Entry]) -> None:
+def _failure(error: GatewayError) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message, "retry_after": error.retry_after}}
+
+
+def _unpack(entry: dict[str, Any]) -> ProcessInstance | None:
+    """An instance from a shared entry; a shared failure is raised; None for an entry this release cannot read."""
+    failure = entry.get("error")
+    if isinstance(failure, dict):
+        raise error_from(str(failure.get("code")), str(failure.get("message")), failure.get("retry_after"))
+    ok = entry.get("ok")
+    return decode_instance(ok) if isinstance(ok, dict) else None
+
+
+def _retrieve(call: asyncio.Task[Any]) -> None:
     """Mark the outcome as seen, so a failure whose waiters all went away is not reported as unhandled."""
     if not call.cancelled():
         call.exception()

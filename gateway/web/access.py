@@ -1,4 +1,4 @@
-"""Inbound access state: the bearer keys callers present and their token buckets."""
+"""Inbound access state: the bearer keys callers present."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import hmac
 import logging
 import math
 import time
-from dataclasses import dataclass
 from typing import Callable
-
-from cachetools import LRUCache
 
 from gateway.secret import Secret
 
@@ -75,32 +72,3 @@ class ApiKeys:
         if matched is None:
             return None
         return "key:" + hashlib.sha256(matched).hexdigest()[:12]
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class RateLimiter:
-    """A token bucket per caller; the table of callers is an LRU of bounded size, so memory is bounded too."""
-
-    def __init__(
-        self, rate: float, burst: int, max_callers: int = 10_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._rate, self._burst, self._clock = rate, burst, clock
-        self._buckets: LRUCache[str, _Bucket] = LRUCache(maxsize=max_callers)
-
-    def retry_after(self, caller: str, *, take: bool = True) -> int | None:
-        """Take one token (or with take=False only look); None when allowed, else whole seconds until the next."""
-        now = self._clock()
-        bucket = self._buckets.get(caller)
-        if bucket is None:
-            bucket = self._buckets[caller] = _Bucket(tokens=self._burst, updated=now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= take
-            return None
-        return max(1, math.ceil((1 - bucket.tokens) / self._rate))

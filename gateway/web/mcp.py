@@ -25,10 +25,10 @@ from gateway.context import request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
 from gateway.service import ProcessService
+from gateway.shared.sessions import SessionTable
 from gateway.web import jsonrpc
 from gateway.web.openapi import json_schema
 from gateway.web.rest import validation_message
-from gateway.web.sessions import BoundedSessionStore
 from gateway.web.tools import TOOLS, Rendered, Tool
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
 def add_routes(app: web.Application, settings: Settings) -> None:
     """POST only: the gateway never sends server-initiated messages (its tools never change, it asks nothing of
     the client), so `GET /mcp` is 405 as the transport allows, rather than an idle stream per client."""
-    sessions = app[MCP_SESSIONS] = BoundedSessionStore(settings.mcp_max_sessions, settings.mcp_sessions_per_caller)
+    sessions = app[MCP_SESSIONS] = SessionTable(settings.mcp_max_sessions, settings.mcp_sessions_per_caller)
     endpoint = Endpoint(build_registry(settings, sessions), allowed_origins=set(settings.cors_origins))
 
     async def mcp(request: web.Request) -> web.StreamResponse:

@@ -22,14 +22,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if is_protected(request.path) and keys.enabled:
         failures = request.app[AUTH_FAILURES]
         # An address that keeps presenting wrong keys is slowed down before its next guess is even checked.
-        wait = failures.retry_after(caller, take=False)
+        wait = await failures.retry_after(caller, take=False)
         if wait is not None:
             message = f"Too many failed authentications from this address: retry in {wait} s."
             raise RateLimited(message, retry_after=wait)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         known = keys.caller(presented.strip()) if scheme.lower() == "bearer" else None
         if known is None:
-            failures.retry_after(caller)
+            await failures.retry_after(caller)
             raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
         caller = known
     request[CALLER] = caller
@@ -40,7 +40,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_protected(request.path):
-        wait = request.app[RATE_LIMITER].retry_after(request[CALLER])
+        wait = await request.app[RATE_LIMITER].retry_after(request[CALLER])
         if wait is not None:
             raise RateLimited(f"Too many requests from this caller: retry in {wait} s.", retry_after=wait)
     return await handler(request)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.secret import Secret
-from gateway.web.access import ApiKeys, RateLimiter, is_protected
+from gateway.shared.limits import LocalRateLimiter as RateLimiter
+from gateway.web.access import ApiKeys, is_protected
 from tests.clock import ManualClock
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from aiohttp_tiny_mcp.storage.sessions import handshake_data
 
 from gateway.context import caller_var
-from gateway.web.sessions import BoundedSessionStore
+from gateway.shared.sessions import BoundedSessionStore
 from tests.clock import ManualClock
 
 

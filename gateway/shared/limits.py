@@ -1,0 +1,94 @@
+"""Rate limits that hold across replicas: one GCRA check per request, atomic in Redis, one round trip.
+
+GCRA (the generic cell rate algorithm) keeps one number per caller, the theoretical arrival time; Redis's own
+clock (TIME) is the clock, so replicas with skewed clocks agree. When Redis is down the replica's local token
+bucket answers instead: the limit is then per replica until Redis is back. Without Redis (one replica), the local
+token bucket is the limiter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from cachetools import LRUCache
+
+from gateway.shared.link import SharedState
+
+# KEYS[1]: the caller's key. ARGV: emission interval (µs), burst, take (1) or only look (0).
+# Returns 0 when allowed, else the microseconds until the next request would be.
+GCRA = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if now < allow_at then return allow_at - now end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+end
+return 0
+"""
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class LocalRateLimiter:
+    """A token bucket per caller; the table of callers is an LRU of bounded size, so memory is bounded too."""
+
+    def __init__(
+        self, rate: float, burst: int, max_callers: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate, self._burst, self._clock = rate, burst, clock
+        self._buckets: LRUCache[str, _Bucket] = LRUCache(maxsize=max_callers)
+
+    def retry_after(self, caller: str, *, take: bool = True) -> int | None:
+        """Take one token (or with take=False only look); None when allowed, else whole seconds until the next."""
+        now = self._clock()
+        bucket = self._buckets.get(caller)
+        if bucket is None:
+            bucket = self._buckets[caller] = _Bucket(tokens=self._burst, updated=now)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= take
+            return None
+        return max(1, math.ceil((1 - bucket.tokens) / self._rate))
+
+
+class Limiter:
+    """A named limit (requests per second and a burst) per caller: across replicas once `attach`ed to Redis, with
+    the local token bucket answering while Redis is down (or not configured)."""
+
+    def __init__(self, name: str, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._name = name
+        self._local = LocalRateLimiter(rate, burst, clock=clock)
+        self._interval_us, self._burst = max(1, round(1_000_000 / rate)), burst
+        self._shared: SharedState | None = None
+        self._script = None
+
+    def attach(self, shared: SharedState) -> None:
+        self._shared = shared
+        self._script = shared.client.register_script(GCRA)
+
+    async def retry_after(self, caller: str, *, take: bool = True) -> int | None:
+        """None when allowed, else whole seconds until the next request would be (take=False: only look)."""
+        shared, script = self._shared, self._script
+        if shared is None or script is None:
+            return self._local.retry_after(caller, take=take)
+        key = shared.key("limit", self._name, caller)
+        wait_us = await shared.run(
+            "rate_limit", lambda: script(keys=[key], args=[self._interval_us, self._burst, int(take)])
+        )
+        if wait_us is None:
+            return self._local.retry_after(caller, take=take)
+        return None if int(wait_us) == 0 else max(1, math.ceil(int(wait_us) / 1_000_000))
