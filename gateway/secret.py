@@ -21,4 +21,10 @@ class Secret:
         return self.value or ""
 
     def describe(self) -> str:
-        return f"*** (from file {self.path})" if self.path is not None else "***"
+        if self.path is not None:
+            return f"*** (from file {self.path})"
+        if "://" in (self.value or ""):  # a URL that may hold a password: show where it points, not the password
+            scheme, _, rest = (self.value or "").partition("://")
+            credentials, at, location = rest.rpartition("@")
+            return f"{scheme}://{'***@' if at else ''}{location}"
+        return "***"

@@ -156,3 +156,13 @@ def test_trusted_proxies_are_cidrs_and_shown_by_check_config() -> None:
     assert ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8") in settings.describe()
     with pytest.raises(ConfigError, match="GATEWAY_TRUSTED_PROXIES"):
         load_settings({**OAUTH, "GATEWAY_TRUSTED_PROXIES": "ingress"})
+
+
+def test_the_redis_url_is_checked_and_shown_without_its_password() -> None:
+    settings = load_settings({**OAUTH, "GATEWAY_REDIS_URL": "rediss://:pw-7a7a@redis.ns.svc:6380/0"})
+    shown = dict(settings.describe())["GATEWAY_REDIS_URL"]
+    assert shown == "rediss://***@redis.ns.svc:6380/0" and "pw-7a7a" not in repr(settings)
+    with pytest.raises(ConfigError, match="GATEWAY_REDIS_URL is not valid"):
+        load_settings({**OAUTH, "GATEWAY_REDIS_URL": "http://redis:6379"})
+    with pytest.raises(ConfigError, match="GATEWAY_REDIS_PREFIX"):
+        load_settings({**OAUTH, "GATEWAY_REDIS_URL": "redis://r:6379", "GATEWAY_REDIS_PREFIX": "a b"})
