@@ -11,7 +11,9 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Awaitable, Mapping
+from typing import Awaitable, Callable, Mapping
+
+from aiohttp import web
 
 from gateway.app import create_app
 from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
@@ -31,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="run the gateway (configured by environment variables)")
     demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
     demo.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
+    demo.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="run N gateways sharing state through a local redis-server, behind a round-robin front on GATEWAY_PORT",
+    )
     simulate = commands.add_parser("simulate", help="run the embedded BAW simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
@@ -42,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _run(_simulate(args.host, args.port, args.ca_dir))
     if args.command == "demo":
-        return _run(_demo(args.simulator_port))
+        return _run(_demo(args.simulator_port, args.replicas))
     try:
         settings = load_settings(_openapi_env() if args.command == "openapi" else None)
     except ConfigError as exc:
@@ -115,7 +123,7 @@ async def _simulate(host: str, port: int, ca_dir: Path) -> None:
         await runner.cleanup()
 
 
-async def _demo(simulator_port: int) -> None:
+async def _demo(simulator_port: int, replicas: int = 1) -> None:
     from gateway.simulator.seed import SAMPLES  # noqa: PLC0415 - optional extra
     from gateway.simulator.server import SimulatorConfig, create_simulator_app  # noqa: PLC0415
     from gateway.simulator.tls import generate_tls  # noqa: PLC0415
@@ -145,9 +153,46 @@ async def _demo(simulator_port: int) -> None:
             create_simulator_app(sim), "127.0.0.1", simulator_port, ssl_context=tls.server_context
         )
         try:
-            await serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
+            if replicas > 1:
+                printed = lambda: _print_demo(settings, SAMPLES, simulator_port)  # noqa: E731
+                await _cluster_demo(env, settings, replicas, Path(directory), printed)
+            else:
+                await serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
         finally:
             await simulator.cleanup()
+
+
+async def _cluster_demo(
+    env: Mapping[str, str], settings: Settings, replicas: int, directory: Path, started: Callable[[], None]
+) -> None:
+    """N gateways on loopback ports sharing a throw-away redis-server, a round-robin front on GATEWAY_PORT."""
+    from gateway.simulator.cluster import RedisServer, redis_server_binary, round_robin_app  # noqa: PLC0415
+
+    binary = redis_server_binary()
+    if binary is None:
+        print("baw-gateway: --replicas needs redis-server (Debian: apt-get install redis-server)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+    redis = RedisServer(binary, directory)
+    redis.start()
+    password = directory / "redis-password"
+    password.write_text(redis.password)
+    shared = {"GATEWAY_REDIS_URL": redis.url, "GATEWAY_REDIS_PASSWORD_FILE": str(password)}
+    runners: list[web.AppRunner] = []
+    try:
+        backends = []
+        for _ in range(replicas):
+            replica = load_settings({**env, **shared})
+            runner, site = await start(create_app(replica), "127.0.0.1", 0)
+            runners.append(runner)
+            backends.append(f"http://127.0.0.1:{site.port}")
+        runners.append((await start(round_robin_app(backends), settings.host, settings.port))[0])
+        log.info("%d gateways behind a round-robin front on port %d, sharing redis-server", replicas, settings.port)
+        started()
+        await _until_signalled()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        redis.kill()
 
 
 _MCP_INITIALIZE = json.dumps(

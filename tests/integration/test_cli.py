@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+from tests.cluster import redis_server
 from tests.ports import free_port
 
 GATEWAY = [sys.executable, "-m", "gateway"]
@@ -52,3 +53,39 @@ def test_demo_starts_the_gateway_against_the_simulator_and_its_curl_lines_answer
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=20)
     assert demo.returncode == 0
+
+
+def test_demo_with_replicas_runs_gateways_sharing_a_redis_behind_one_front(tmp_path) -> None:
+    redis_server(tmp_path)  # skips, with the reason, where redis-server cannot be had
+    redis_before = _redis_processes()
+    port, simulator_port = free_port(), free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    with subprocess.Popen(
+        [*GATEWAY, "demo", "--replicas", "3", "--simulator-port", str(simulator_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as demo:
+        try:
+            lines: list[str] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and demo.poll() is None:
+                lines.append(demo.stdout.readline())
+                if "Stop with Ctrl-C" in lines[-1]:
+                    break
+            assert "3 gateways behind a round-robin front" in "".join(lines), "".join(lines)
+            for _ in range(6):  # every replica in turn
+                url = f"http://localhost:{port}/baw/process-status?process_id=23972"
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    assert json.load(response)["process_id"] == "23972"
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0
+    assert _redis_processes() == redis_before  # the demo's redis-server went with it
+
+
+def _redis_processes() -> set[str]:
+    found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout
+    return set(found.split())

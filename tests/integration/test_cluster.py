@@ -14,7 +14,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from redis.asyncio import Redis
 
-from tests.cluster import RedisServer, round_robin_app
+from tests.cluster import redis_server as make_redis_server
+from tests.cluster import round_robin_app
 from tests.conftest import CLIENT_SECRET, KEY
 
 REPLICAS = 3
@@ -22,7 +23,7 @@ REPLICAS = 3
 
 @pytest.fixture
 def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
+    server = make_redis_server(tmp_path)
     server.start()
     yield server
     server.kill()
