@@ -127,7 +127,7 @@ async def shared_state(app: web.Application) -> AsyncIterator[None]:
     app[MCP_SESSIONS].attach(shared)
     log.info("cluster mode: limits, cache and MCP sessions shared through Redis (prefix %s)", settings.redis_prefix)
     yield
-    await client.aclose()
+    await shared.close()
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:

@@ -29,7 +29,7 @@ from gateway.baw.models import (
 from gateway.codec import decode_instance, encode_instance
 from gateway.errors import GatewayError, NotFound, error_from
 from gateway.metrics import Metrics
-from gateway.shared.cache import DOWN, SharedCache
+from gateway.shared.cache import Found, SharedCache
 
 L1_TTL_S = 1.0
 # A failure is shared at least this long, so replicas waiting on the lock holder see it rather than all asking BAW.
@@ -131,28 +131,29 @@ class ProcessService:
 
     async def _from_shared(self, shared: SharedCache, process_id: str) -> tuple[ProcessInstance, CacheResult]:
         """Cluster mode: another replica's answer when there is one (or one is being fetched), else BAW's, shared."""
-        found = await shared.get(process_id)
-        if isinstance(found, dict) and (instance := _unpack(found)) is not None:
+        found = await shared.find(process_id, self._lock_s)
+        if found.found is Found.ENTRY and (instance := _unpack(found.entry)) is not None:
             return instance, CacheResult.HIT
-        token = await shared.claim(process_id, self._lock_s) if found is not DOWN else DOWN
-        if token is None:  # another replica is asking BAW: wait for its answer
+        if found.found is Found.BUSY:  # another replica is asking BAW: wait for its answer
             waited = await shared.wait(process_id, self._lock_s)
             if waited is not None and (instance := _unpack(waited)) is not None:
                 return instance, CacheResult.COALESCED
+        entry: dict[str, Any] | None = None
+        ttl_s = 0.0
         try:
             instance = await self._client.process_details(process_id)
         except NotFound as exc:
-            await shared.put(process_id, _failure(exc), self._not_found_ttl_s or _SHARED_FAILURE_S)
+            entry, ttl_s = _failure(exc), self._not_found_ttl_s or _SHARED_FAILURE_S
             raise
         except GatewayError as exc:
-            await shared.put(process_id, _failure(exc), max(_SHARED_FAILURE_S, self._failure_ttl_s))
+            entry, ttl_s = _failure(exc), max(_SHARED_FAILURE_S, self._failure_ttl_s)
             raise
         else:
-            await shared.put(process_id, {"ok": encode_instance(instance)}, self._ttl_s)
+            entry, ttl_s = {"ok": encode_instance(instance)}, self._ttl_s
             return instance, CacheResult.MISS
         finally:
-            if isinstance(token, str):
-                await shared.release(process_id, token)
+            if found.found is not Found.DOWN:
+                await shared.store(process_id, entry, ttl_s, found.token)
 
     async def tasks(self, process_id: str, which: str, *, limit: int, offset: int) -> TaskPage:
         return await self._client.task_page(process_id, which, limit=limit, offset=offset)
@@ -188,8 +189,10 @@ def _failure(error: GatewayError) -> dict[str, Any]:
     return {"error": {"code": error.code, "message": error.message, "retry_after": error.retry_after}}
 
 
-def _unpack(entry: dict[str, Any]) -> ProcessInstance | None:
+def _unpack(entry: dict[str, Any] | None) -> ProcessInstance | None:
     """An instance from a shared entry; a shared failure is raised; None for an entry this release cannot read."""
+    if entry is None:
+        return None
     failure = entry.get("error")
     if isinstance(failure, dict):
         raise error_from(str(failure.get("code")), str(failure.get("message")), failure.get("retry_after"))

@@ -1,9 +1,10 @@
 """Answers shared by the replicas: JSON entries with a TTL, and a short lock per key, so a burst on one cold id
 spread over every replica costs BAW one call (cross-replica single-flight).
 
-The lock holder asks BAW and writes the answer; the others poll for it every POLL_S, for at most the lock's life,
-then ask BAW themselves (a holder that died costs one extra call, never a hang). Every method answers `DOWN`
-when Redis cannot be used, and the caller goes on with its local state.
+`find` reads the entry or, when there is none, takes the lock, in one script: the lock holder asks BAW and
+`store`s the answer (releasing the lock in the same script); the others `wait`, polling every POLL_S for at most
+the lock's life, then ask BAW themselves (a holder that died costs one extra call, never a hang). When Redis
+cannot be used the caller is told so and goes on with its local state.
 """
 
 from __future__ import annotations
@@ -11,75 +12,80 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import Any, Final
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
-from gateway.shared.link import SharedState
+from gateway.shared.link import Script, SharedState
 
 POLL_S = 0.02
 
+# KEYS: entry, lock. ARGV: token, hold (ms). {1, entry} found, {2} lock taken by us, {3} held by another.
+FIND = Script(
+    "cache_find",
+    """
+local entry = redis.call('GET', KEYS[1])
+if entry then return {1, entry} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+return {3}
+""",
+)
+# KEYS: entry, lock. ARGV: entry, ttl (ms; 0: nothing to keep), token ('' when the lock is not ours).
+STORE = Script(
+    "cache_store",
+    """
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
+""",
+)
+PEEK = Script("cache_peek", "return redis.call('GET', KEYS[1]) or ''")
 
-class _Down:
-    pass
+
+class Found(Enum):
+    ENTRY = 1  # another replica's answer
+    CLAIMED = 2  # ours to fetch: the token releases the lock
+    BUSY = 3  # another replica is fetching it: wait
+    DOWN = 4  # Redis cannot say: use local state
 
 
-DOWN: Final = _Down()
-_MISSING = b""
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    found: Found
+    entry: dict[str, Any] | None = None
+    token: str = ""
 
-# Delete the lock only if it is still ours (it may have expired and been taken by another replica).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+
+def _decode(raw: Any) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 class SharedCache:
     def __init__(self, shared: SharedState, namespace: str) -> None:
         self._shared, self._namespace = shared, namespace
-        self._release = shared.client.register_script(_RELEASE)
 
-    def _key(self, key: str, kind: str = "entry") -> str:
-        return self._shared.key("cache", self._namespace, kind, key)
+    def _keys(self, key: str) -> list[str]:
+        return [self._shared.key("cache", self._namespace, key), self._shared.key("lock", self._namespace, key)]
 
-    async def get(self, key: str) -> dict[str, Any] | None | _Down:
-        """The entry, None when there is none, DOWN when Redis cannot say."""
-        client, name = self._shared.client, self._key(key)
+    async def find(self, key: str, hold_s: float) -> Lookup:
+        token = secrets.token_hex(8)
+        answer = await self._shared.script(FIND, self._keys(key), [token, max(1, round(hold_s * 1000))])
+        if not answer:
+            return Lookup(Found.DOWN)
+        if answer[0] == 1:
+            entry = _decode(answer[1])
+            return Lookup(Found.ENTRY, entry) if entry is not None else Lookup(Found.BUSY)
+        return Lookup(Found.CLAIMED, token=token) if answer[0] == 2 else Lookup(Found.BUSY)
 
-        async def read() -> bytes:
-            value = await client.get(name)
-            return value if value is not None else _MISSING
-
-        raw = await self._shared.run("cache_get", read)
-        if raw is None:
-            return DOWN
-        if raw == _MISSING:
-            return None
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            return None
-        return entry if isinstance(entry, dict) else None
-
-    async def put(self, key: str, entry: dict[str, Any], ttl_s: float) -> None:
-        if ttl_s <= 0:
-            return
-        client, name, value = self._shared.client, self._key(key), json.dumps(entry, separators=(",", ":"))
-        await self._shared.run("cache_put", lambda: client.set(name, value, px=max(1, round(ttl_s * 1000))))
-
-    async def claim(self, key: str, hold_s: float) -> str | None | _Down:
-        """A token when this replica may ask BAW for `key` (release it after), None when another one holds it."""
-        client, name, token = self._shared.client, self._key(key, "lock"), secrets.token_hex(8)
-
-        async def take() -> bool:
-            return bool(await client.set(name, token, nx=True, px=max(1, round(hold_s * 1000))))
-
-        won = await self._shared.run("cache_lock", take)
-        if won is None:
-            return DOWN
-        return token if won else None
-
-    async def release(self, key: str, token: str) -> None:
-        name = self._key(key, "lock")
-        await self._shared.run("cache_unlock", lambda: self._release(keys=[name], args=[token]))
+    async def store(self, key: str, entry: dict[str, Any] | None, ttl_s: float, token: str) -> None:
+        """Keep `entry` for `ttl_s` (None or 0: keep nothing) and release our lock."""
+        value = json.dumps(entry, separators=(",", ":")) if entry is not None else ""
+        ttl_ms = max(1, round(ttl_s * 1000)) if entry is not None and ttl_s > 0 else 0
+        await self._shared.script(STORE, self._keys(key), [value, ttl_ms, token])
 
     async def wait(self, key: str, hold_s: float) -> dict[str, Any] | None:
         """The entry another replica is fetching, or None when it did not come within `hold_s`."""
@@ -87,9 +93,9 @@ class SharedCache:
         deadline = loop.time() + hold_s
         while loop.time() < deadline:
             await asyncio.sleep(POLL_S)
-            entry = await self.get(key)
-            if entry is DOWN:
-                return None
-            if entry is not None:
-                return entry  # type: ignore[return-value]
+            raw = await self._shared.script(PEEK, self._keys(key)[:1], [])
+            if raw is None:
+                return None  # Redis went away: the caller asks BAW
+            if raw:
+                return _decode(raw)
         return None

@@ -15,11 +15,11 @@ from typing import Callable
 
 from cachetools import LRUCache
 
-from gateway.shared.link import SharedState
+from gateway.shared.link import Script, SharedState
 
 # KEYS[1]: the caller's key. ARGV: emission interval (µs), burst, take (1) or only look (0).
 # Returns 0 when allowed, else the microseconds until the next request would be.
-GCRA = """
+GCRA_SOURCE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 local interval = tonumber(ARGV[1])
@@ -34,6 +34,7 @@ if ARGV[3] == '1' then
 end
 return 0
 """
+GCRA = Script("rate_limit", GCRA_SOURCE)
 
 
 @dataclass
@@ -74,21 +75,17 @@ class Limiter:
         self._local = LocalRateLimiter(rate, burst, clock=clock)
         self._interval_us, self._burst = max(1, round(1_000_000 / rate)), burst
         self._shared: SharedState | None = None
-        self._script = None
 
     def attach(self, shared: SharedState) -> None:
         self._shared = shared
-        self._script = shared.client.register_script(GCRA)
 
     async def retry_after(self, caller: str, *, take: bool = True) -> int | None:
         """None when allowed, else whole seconds until the next request would be (take=False: only look)."""
-        shared, script = self._shared, self._script
-        if shared is None or script is None:
+        shared = self._shared
+        if shared is None:
             return self._local.retry_after(caller, take=take)
         key = shared.key("limit", self._name, caller)
-        wait_us = await shared.run(
-            "rate_limit", lambda: script(keys=[key], args=[self._interval_us, self._burst, int(take)])
-        )
+        wait_us = await shared.script(GCRA, [key], [self._interval_us, self._burst, int(take)])
         if wait_us is None:
             return self._local.retry_after(caller, take=take)
         return None if int(wait_us) == 0 else max(1, math.ceil(int(wait_us) / 1_000_000))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 from aiohttp_tiny_mcp import SessionRecord, SessionStore
 
 from gateway.context import caller_var
-from gateway.shared.link import SharedState
+from gateway.shared.link import Script, SharedState
 
 MAX_CAPABILITIES_BYTES = 4096
 _CAPABILITIES = "capabilities"
@@ -126,7 +126,8 @@ end
 """
 # KEYS: session hash, all-sessions zset. ARGV: session key prefix, caller zset prefix, id, caller, data, ttl (s),
 # max sessions, max per caller.
-CREATE = (
+CREATE = Script(
+    "session_create",
     _NOW
     + _FORGET
     + """
@@ -147,10 +148,11 @@ redis.call('ZADD', KEYS[2], now, ARGV[3])
 redis.call('ZADD', mine, now, ARGV[3])
 redis.call('EXPIRE', mine, ttl)
 return 1
-"""
+""",
 )
 # KEYS: session hash, all-sessions zset. ARGV: caller zset prefix, id, ttl (s), [data, expected version].
-TOUCH = (
+TOUCH = Script(
+    "session_touch",
     _NOW
     + """
 local caller = redis.call('HGET', KEYS[1], 'caller')
@@ -164,9 +166,11 @@ redis.call('ZADD', KEYS[2], now, ARGV[2])
 redis.call('ZADD', ARGV[1] .. caller, now, ARGV[2])
 redis.call('EXPIRE', ARGV[1] .. caller, tonumber(ARGV[3]))
 return 1
-"""
+""",
 )
-DELETE = _FORGET + "forget(ARGV[3])\nreturn 1\n"
+DELETE = Script("session_delete", _FORGET + "forget(ARGV[3])\nreturn 1\n")
+# KEYS: session hash. {data, version}, or {} when there is none.
+GET = Script("session_get", "return redis.call('HMGET', KEYS[1], 'data', 'version')")
 
 
 class SessionTable(SessionStore):
@@ -178,17 +182,12 @@ class SessionTable(SessionStore):
         self.local = BoundedSessionStore(max_sessions, per_caller, clock)
         self._max, self._per_caller = max_sessions, per_caller
         self._shared: SharedState | None = None
-        self._scripts: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.local)
 
     def attach(self, shared: SharedState) -> None:
         self._shared = shared
-        self._scripts = {
-            name: shared.client.register_script(source)
-            for name, source in (("create", CREATE), ("touch", TOUCH), ("delete", DELETE))
-        }
 
     def _keys(self, session_id: str) -> tuple[str, str, str, str]:
         shared = self._shared
@@ -201,10 +200,7 @@ class SessionTable(SessionStore):
             return await self.local.create(session_id, data, ttl_seconds=ttl_seconds)
         key, everyone, sessions, callers = self._keys(session_id)
         args = [sessions, callers, session_id, caller_var.get(), json.dumps(_bounded(data)), ttl_seconds]
-        created = await self._shared.run(
-            "session_create",
-            lambda: self._scripts["create"](keys=[key, everyone], args=[*args, self._max, self._per_caller]),
-        )
+        created = await self._shared.script(CREATE, [key, everyone], [*args, self._max, self._per_caller])
         if created is None:
             return await self.local.create(session_id, data, ttl_seconds=ttl_seconds)
         return bool(created)
@@ -212,8 +208,7 @@ class SessionTable(SessionStore):
     async def get(self, session_id: str) -> SessionRecord | None:
         if self._shared is None:
             return await self.local.get(session_id)
-        key, client = self._keys(session_id)[0], self._shared.client
-        held = await self._shared.run("session_get", lambda: client.hmget(key, ["data", "version"]))
+        held = await self._shared.script(GET, self._keys(session_id)[:1], [])
         if held is None:
             return await self.local.get(session_id)
         data, version = held
@@ -235,17 +230,11 @@ class SessionTable(SessionStore):
         if self._shared is None:
             return False
         key, everyone, _, callers = self._keys(session_id)
-        touched = await self._shared.run(
-            "session_touch",
-            lambda: self._scripts["touch"](keys=[key, everyone], args=[callers, session_id, ttl_seconds, *write]),
-        )
+        touched = await self._shared.script(TOUCH, [key, everyone], [callers, session_id, ttl_seconds, *write])
         return bool(touched)
 
     async def delete(self, session_id: str) -> None:
         await self.local.delete(session_id)
         if self._shared is not None:
             key, everyone, sessions, callers = self._keys(session_id)
-            await self._shared.run(
-                "session_delete",
-                lambda: self._scripts["delete"](keys=[key, everyone], args=[sessions, callers, session_id]),
-            )
+            await self._shared.script(DELETE, [key, everyone], [sessions, callers, session_id])

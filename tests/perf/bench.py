@@ -28,6 +28,7 @@ import aiohttp
 import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
+from gateway.simulator.cluster import RedisServer, redis_server_binary  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -140,9 +141,12 @@ end
 
 
 def ensure_tools() -> None:
-    """wrk and nginx from Debian's packages, installed when missing (the bench runs as root here)."""
+    """wrk, nginx and redis-server from Debian's packages, installed when missing (the bench runs as root)."""
+    packages = {"wrk": "wrk", "nginx": "nginx", "redis-server": "redis-server"}
     missing = [
-        tool for tool in ("wrk", "nginx") if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
+        package
+        for tool, package in packages.items()
+        if shutil.which(tool) is None and not any(Path(f"/usr/{d}/{tool}").exists() for d in ("sbin", "bin"))
     ]
     if not missing:
         return
@@ -381,6 +385,7 @@ class Bench:
             "token_calls_due_by_time": round(elapsed / (0.76 * SHORT_TOKEN_S), 1),
         }
         scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
+        scenarios["cluster"] = self.cluster()
         bounded = self.start_gateway("gateway-bounds", GATEWAY_CACHE_NOT_FOUND_TTL_S="600")
         scenarios["memory_bounds"] = asyncio.run(self.memory_bounds(bounded, scale=0.05 if self.smoke else 1.0))
         self.results["ratios"] = ratios(scenarios)
@@ -393,6 +398,26 @@ class Bench:
             chunk = self.wrk(target, unique=True, duration=max(2.0, self.duration))
             done += chunk["requests"]
         return {"lookups": done, "rss_mb": round(target.rss_mb("VmRSS"), 1), "peak_rss_mb": round(target.rss_mb(), 1)}
+
+    def cluster(self) -> dict[str, dict[str, float]]:
+        """One gateway with Redis-backed limits, cache and single-flight against the same gateway without, hot and
+        uncached: what cluster mode costs per replica."""
+        redis = RedisServer(redis_server_binary() or "redis-server", self.work)
+        redis.start()
+        self.processes.append(redis.process)  # type: ignore[arg-type]
+        password = self.work / "redis-password"
+        password.write_text(redis.password)
+        local = self.start_gateway("gateway-local")
+        local_nocache = self.start_gateway("gateway-local-nocache", GATEWAY_CACHE_TTL_S="0")
+        shared = {"GATEWAY_REDIS_URL": redis.url, "GATEWAY_REDIS_PASSWORD_FILE": str(password)}
+        clustered = self.start_gateway("gateway-redis", **shared)
+        clustered_nocache = self.start_gateway("gateway-redis-nocache", GATEWAY_CACHE_TTL_S="0", **shared)
+        return {
+            "hot_local": self.wrk(local, unique=False),
+            "hot_redis": self.wrk(clustered, unique=False),
+            "uncached_local": self.wrk(local_nocache, unique=True),
+            "uncached_redis": self.wrk(clustered_nocache, unique=True),
+        }
 
     async def memory_bounds(self, target: Target, scale: float) -> dict[str, float]:
         """What an attacker's tables cost (issue: failures stay local): 12,000 distinct unknown ids cached for
@@ -451,7 +476,9 @@ def _latency(output: str, percentile: str) -> float:
 def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
     uncached, hot = scenarios["uncached"], scenarios["hot_id"]
     burst, tokens, memory = scenarios["burst_1000_cold_id"], scenarios["short_tokens"], scenarios["memory"]
-    bounds = scenarios["memory_bounds"]
+    bounds, cluster = scenarios["memory_bounds"], scenarios["cluster"]
+    cluster_hot = cluster["hot_redis"]["requests_per_s"] / cluster["hot_local"]["requests_per_s"]
+    cluster_uncached = cluster["uncached_redis"]["requests_per_s"] / cluster["uncached_local"]["requests_per_s"]
     throughput = uncached["gateway"]["requests_per_s"] / uncached["reference_proxy"]["requests_per_s"]
     p99 = uncached["gateway"]["p99_ms"] / uncached["reference_proxy"]["p99_ms"]
     hot_ratio = hot["gateway"]["requests_per_s"] / hot["reference_bare"]["requests_per_s"]
@@ -466,6 +493,8 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
             "met": abs(tokens["token_calls"] - tokens["token_calls_due_by_time"]) <= 2,
         },
         "rss_after_lookups": {"value": memory["rss_mb"], "target": "<= 150 MB", "met": memory["rss_mb"] <= 150},
+        "cluster_hot": {"value": round(cluster_hot, 3), "target": ">= 0.8", "met": cluster_hot >= 0.8},
+        "cluster_uncached": {"value": round(cluster_uncached, 3), "target": ">= 0.8", "met": cluster_uncached >= 0.8},
         "rss_growth_unknown_ids": {
             "value": round(bounds["rss_after_unknown_ids_mb"] - bounds["rss_before_mb"], 1),
             "target": "<= 40 MB (was 156)",
@@ -487,7 +516,7 @@ def markdown(results: dict[str, object]) -> str:
         "| scenario | target | req/s | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MB | BAW calls | token calls |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for scenario in ("uncached", "hot_id"):
+    for scenario in ("uncached", "hot_id", "cluster"):
         for name, row in scenarios[scenario].items():
             lines.append(
                 f"| {scenario} | {name} | {row['requests_per_s']:.0f} | {row['p50_ms']} | {row['p99_ms']} | "

@@ -21,7 +21,17 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench-results.json").read_text())
     scenarios = report["scenarios"]
-    assert set(scenarios) == {"uncached", "hot_id", "burst_1000_cold_id", "short_tokens", "memory", "memory_bounds"}
+    assert set(scenarios) == {
+        "uncached",
+        "hot_id",
+        "burst_1000_cold_id",
+        "short_tokens",
+        "memory",
+        "memory_bounds",
+        "cluster",
+    }
+    for row in scenarios["cluster"].values():
+        assert row["requests"] > 0 and row["errors"] == 0
     for scenario, targets in (("uncached", {"gateway", "reference_proxy"}), ("hot_id", {"gateway", "reference_bare"})):
         assert set(scenarios[scenario]) == targets
         for row in scenarios[scenario].values():
@@ -37,6 +47,8 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "burst_baw_calls",
         "token_calls_vs_time",
         "rss_after_lookups",
+        "cluster_hot",
+        "cluster_uncached",
         "rss_growth_unknown_ids",
         "rss_growth_handshakes",
     }
