@@ -19,6 +19,7 @@ from cachetools import TLRUCache
 from gateway.baw.client import BawClient
 from gateway.baw.models import (
     Failure,
+    ProcessApp,
     ProcessInstance,
     ProcessStatus,
     ProcessSummary,
@@ -176,6 +177,9 @@ class ProcessService:
             needle = name_contains.casefold()
             hits = tuple(hit for hit in hits if needle in (hit.name or "").casefold())
         return tuple(sorted(hits, key=lambda hit: (hit.last_updated is not None, hit.last_updated), reverse=True))
+
+    async def process_apps(self) -> tuple[ProcessApp, ...]:
+        return await self._client.process_apps()
 
     async def overview(self, app: str | None) -> dict[ProcessStatus, int]:
         return await self._client.status_overview(app)

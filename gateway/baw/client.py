@@ -14,12 +14,14 @@ from yarl import URL
 from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
 from gateway.baw.models import (
+    ProcessApp,
     ProcessInstance,
     ProcessStatus,
     ProcessSummary,
     RuntimeFailure,
     TaskDetails,
     TaskPage,
+    parse_process_apps,
     parse_process_details,
     parse_process_search,
     parse_runtime_failures,
@@ -132,6 +134,11 @@ class BawClient:
         url = self._rest / "processes" / "status" / "overview"
         body = await self._call("GET", "status_overview", url, params, subject="status overview")
         return parse_status_overview(body)
+
+    async def process_apps(self) -> tuple[ProcessApp, ...]:
+        """The installed process apps the gateway's account may read: their names and the acronyms BAW filters by."""
+        body = await self._call("GET", "process_apps", self._rest / "processApps", {}, subject="process app list")
+        return parse_process_apps(body)
 
     async def _call(self, method: str, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
         """One logical read: answered from the failure memory when this subject failed moments ago; otherwise

@@ -302,3 +302,20 @@ def parse_status_overview(body: Any) -> dict[ProcessStatus, int]:
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             overview[normalise_status(word, None)] += count
     return overview
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessApp:
+    name: str
+    acronym: str | None
+    description: str | None
+
+
+def parse_process_apps(body: Any) -> tuple[ProcessApp, ...]:
+    """`GET /processApps` → the apps (`processAppsList`: `shortName` is the acronym the search filters take)."""
+    apps = []
+    for raw in _items(_data(body, "process app list"), "processAppsList"):
+        name = _text(raw.get("name")) or _text(raw.get("shortName"))
+        if name is not None:
+            apps.append(ProcessApp(name, _text(raw.get("shortName")), _text(raw.get("description"))))
+    return tuple(sorted(apps, key=lambda app: app.name.casefold()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Any
 
 from aiohttp import web
@@ -286,3 +287,36 @@ async def status_overview(request: web.Request) -> web.Response:
     for instance in _selected(request.app[SIMULATOR], request.query):
         counts[instance["executionState"]] = counts.get(instance["executionState"], 0) + 1
     return web.json_response({"status": "200", "data": counts})
+
+
+_APP_DESCRIPTIONS = {
+    "LOAN": "Consumer and small-business loan applications.",
+    "PROC": "Vendor onboarding and purchase orders.",
+    "AP": "Supplier invoices from receipt to payment.",
+    "FIN": "Employee expense claims.",
+    "LEGAL": "Contract review and approval.",
+    "HR": "Onboarding and payroll changes.",
+}
+
+
+async def process_apps(request: web.Request) -> web.Response:
+    """`GET /processApps`: the installed process apps the caller may read, in BAW's `processAppsList` shape."""
+    if (refused := _guard(request)) is not None:
+        return refused
+    apps: dict[str, dict[str, Any]] = {}
+    for instance in request.app[SIMULATOR].instances.values():
+        acronym = instance["processAppAcronym"]
+        apps.setdefault(
+            acronym,
+            {
+                "ID": f"2066.{zlib.crc32(acronym.encode()):010d}",
+                "shortName": acronym,
+                "name": instance["processAppName"],
+                "description": _APP_DESCRIPTIONS.get(acronym, ""),
+                "defaultVersion": None,
+                "installedSnapshots": [{"ID": "2064.1", "name": "1.0.0", "acronym": "v100"}],
+            },
+        )
+    return web.json_response(
+        {"status": "200", "data": {"processAppsList": sorted(apps.values(), key=lambda a: a["shortName"])}}
+    )

@@ -40,6 +40,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> web.Applicati
     app.router.add_put(prefix + "/rest/bpm/wle/v1/process/errors", rest.process_errors)
     app.router.add_post(prefix + "/rest/bpm/wle/v1/processes/search", rest.search_processes)
     app.router.add_get(prefix + "/rest/bpm/wle/v1/processes/status/overview", rest.status_overview)
+    app.router.add_get(prefix + "/rest/bpm/wle/v1/processApps", rest.process_apps)
     app.router.add_get("/_simulator/stats", stats)
     app.router.add_post("/_simulator/faults", set_faults)
     return app

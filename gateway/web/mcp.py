@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from aiohttp import web
-from aiohttp_tiny_mcp import CallToolResult, Endpoint, Registry, SessionStore, TextContent
+from aiohttp_tiny_mcp import AdapterSet, CallToolResult, Endpoint, Registry, SessionStore, TextContent
+from aiohttp_tiny_mcp.protocol.adapter import Adapter
 from marshmallow import ValidationError
 from pydantic import BaseModel, ConfigDict
 
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 INSTRUCTIONS = (
     "Read-only access to IBM Business Automation Workflow. Look up a process instance by its numeric id "
     "(get_process_status), its tasks (list_process_tasks, get_task), why it failed (explain_process_failure), "
-    "find instances when the id is unknown (search_processes) or count them per status (process_status_overview)."
+    "find instances when the id is unknown (search_processes; list_process_apps gives the app acronyms it filters "
+    "by) or count them per status (process_status_overview)."
 )
 
 
@@ -67,7 +70,7 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
             rendered, _ = await tool.run(service, tool.query.load(args.model_extra or {}))
             return _result(rendered)
         except ValidationError as exc:
-            return _failure("invalid_request", validation_message(exc, "arguments"))
+            return _failure("invalid_request", validation_message(exc, tool.query, "arguments"))
         except GatewayError as exc:
             return _failure(exc.code, exc.message, level=logging.WARNING if exc.status >= 500 else logging.INFO)
         except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
@@ -80,6 +83,42 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
 
     call.__name__ = tool.name
     return call
+
+
+def _fixed_catalogue(adapter: Adapter) -> Adapter:
+    """The same revision, advertising `tools.listChanged: false`: the catalogue never changes, and a client told
+    otherwise keeps a notification stream open for nothing (the library always says true)."""
+
+    class Fixed(type(adapter)):  # type: ignore[misc]
+        def capabilities(self, registry: Any) -> dict[str, Any]:
+            caps = dict(super().capabilities(registry))
+            if "tools" in caps:
+                caps["tools"] = {**caps["tools"], "listChanged": False}
+            return caps
+
+    Fixed.__name__ = type(adapter).__name__
+    return Fixed()
+
+
+ADAPTERS = AdapterSet([_fixed_catalogue(adapter) for adapter in AdapterSet.default().adapters])
+
+
+def _compact(schema: Any) -> Any:
+    """An output schema as small as a model needs: names, types, enums. The descriptions stay in the OpenAPI
+    document; in tools/list they were two thirds of every output schema, sent with every listing."""
+    if isinstance(schema, list):
+        return [_compact(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    compact = {}
+    for key, value in schema.items():
+        if key in ("description", "example"):
+            continue
+        if key == "properties" and isinstance(value, dict):  # its keys are field names, not keywords
+            compact[key] = {name: _compact(field) for name, field in value.items()}
+        else:
+            compact[key] = _compact(value)
+    return compact
 
 
 def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
@@ -106,7 +145,7 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
         )
         spec = registry.tools[tool.name]
         spec.input_schema = json_schema(tool.query)
-        spec.output_schema = json_schema(tool.answer)
+        spec.output_schema = _compact(json_schema(tool.answer))
     return registry
 
 
@@ -114,7 +153,9 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     """POST only: the gateway never sends server-initiated messages (its tools never change, it asks nothing of
     the client), so `GET /mcp` is 405 as the transport allows, rather than an idle stream per client."""
     sessions = app[MCP_SESSIONS] = SessionTable(settings.mcp_max_sessions, settings.mcp_sessions_per_caller)
-    endpoint = Endpoint(build_registry(settings, sessions), allowed_origins=set(settings.cors_origins))
+    endpoint = Endpoint(
+        build_registry(settings, sessions), adapters=ADAPTERS, allowed_origins=set(settings.cors_origins)
+    )
 
     async def mcp(request: web.Request) -> web.StreamResponse:
         refusal = jsonrpc.screen(await request.read()) if request.content_type == "application/json" else None

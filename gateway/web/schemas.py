@@ -23,6 +23,8 @@ class BawId(fields.String):
         super().__init__(required=True, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # models and clients send ids as numbers: 23972 is as unambiguous as "23972"
         match = self._pattern.match(super()._deserialize(value, attr, data, **kwargs).strip())
         if match is None:
             raise ValidationError(f"expected {self._help_text}")
@@ -187,7 +189,7 @@ STATUS_WORDS = ["active", "completed", "failed", "terminated", "suspended", "did
 class SearchQuery(Query):
     app = fields.String(
         validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
-        metadata={"description": "Process app acronym, e.g. LOAN.", "example": "LOAN"},
+        metadata={"description": "Process app acronym, e.g. LOAN (list_process_apps lists them).", "example": "LOAN"},
     )
     status = fields.String(
         validate=validate.OneOf(STATUS_WORDS), metadata={"description": "Only instances in this status."}
@@ -212,7 +214,10 @@ class SearchQuery(Query):
 class OverviewQuery(Query):
     app = fields.String(
         validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
-        metadata={"description": "Only this process app (acronym); omit for all.", "example": "LOAN"},
+        metadata={
+            "description": "Only this process app (its acronym, from list_process_apps); omit for all.",
+            "example": "LOAN",
+        },
     )
 
 
@@ -285,3 +290,20 @@ class OverviewSchema(Schema):
         metadata={"description": "Instances per normalised status."},
     )
     total = fields.Integer(required=True)
+
+
+class ProcessAppsQuery(Query):
+    pass
+
+
+class ProcessAppSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "The process app's name, e.g. Procurement."})
+    acronym = fields.String(
+        allow_none=True, metadata={"description": "What search_processes and the overview take as `app`, e.g. PROC."}
+    )
+    description = fields.String(allow_none=True)
+
+
+class ProcessAppsSchema(Schema):
+    total = fields.Integer(required=True)
+    apps = fields.List(fields.Nested(ProcessAppSchema), required=True)

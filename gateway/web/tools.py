@@ -168,15 +168,23 @@ async def _process_status_overview(service: ProcessService, query: dict[str, Any
     return Rendered(_overview.dump({"app": query.get("app"), "counts": shown, "total": sum(counts.values())})), {}
 
 
+_apps = s.ProcessAppsSchema()
+
+
+async def _list_process_apps(service: ProcessService, query: dict[str, Any]) -> Answer:
+    apps = await service.process_apps()
+    return Rendered(_apps.dump({"total": len(apps), "apps": apps})), {}
+
+
 TOOLS: tuple[Tool, ...] = (
     Tool(
         "get_process_status",
         "getProcessStatus",
         "/baw/process-status",
         "Get the status of a BAW process instance",
-        "Use when someone asks where a workflow case (process instance) is, who has it, or why it failed. Returns "
-        "its status, open tasks with assignees and due dates, the failure message of a failed instance, and a "
-        "one-sentence summary.",
+        "Use first when someone asks about one workflow case (process instance) by its number: where it is, "
+        "whether it is active, completed or failed, who has its open tasks and when they are due. Returns a "
+        "one-sentence summary; for the details of a failure use explain_process_failure.",
         s.ProcessStatusQuery(),
         s.ProcessStatusSchema(),
         _get_process_status,
@@ -219,8 +227,8 @@ TOOLS: tuple[Tool, ...] = (
         "searchProcesses",
         "/baw/processes",
         "Search BAW process instances",
-        "Use to find instances when the id is unknown: by process app acronym, status, modification window or "
-        "text in the name. Newest first, at most 50 per page; follow next_cursor.",
+        "Use to find instances when the id is unknown: by process app (its acronym: ask list_process_apps), "
+        "status, modification dates or text in the name. Newest first, at most 50 per page; follow next_cursor.",
         s.SearchQuery(),
         s.SearchAnswerSchema(),
         _search_processes,
@@ -235,6 +243,18 @@ TOOLS: tuple[Tool, ...] = (
         s.OverviewQuery(),
         s.OverviewSchema(),
         _process_status_overview,
+        errors=(400, 403, 502, 503, 504),
+    ),
+    Tool(
+        "list_process_apps",
+        "listProcessApps",
+        "/baw/process-apps",
+        "List the BAW process apps",
+        "Use to learn which process apps exist and their acronyms (e.g. Procurement is PROC), before filtering "
+        "search_processes or process_status_overview by app.",
+        s.ProcessAppsQuery(),
+        s.ProcessAppsSchema(),
+        _list_process_apps,
         errors=(400, 403, 502, 503, 504),
     ),
 )

@@ -22,6 +22,7 @@ CALLS = {
     "explain_process_failure": ({"process_id": "881"}, "/baw/process-failure?process_id=881"),
     "search_processes": ({"app": "PROC", "limit": 5}, "/baw/processes?app=PROC&limit=5"),
     "process_status_overview": ({}, "/baw/process-overview"),
+    "list_process_apps": ({}, "/baw/process-apps"),
 }
 
 
@@ -201,3 +202,45 @@ async def test_stateless_revision_rules(gateway, headers, method, meta, status, 
         assert "2026-07-28" in body["result"]["supportedVersions"] and "tools" in body["result"]["capabilities"]
     else:
         assert body["error"]["code"] == code
+
+
+async def test_numeric_ids_are_accepted_and_messages_read_like_sentences(gateway) -> None:
+    async with Client(_url(gateway), mode="auto") as client:
+        by_number = await client.call_tool("get_process_status", {"process_id": 23972})
+        unknown = await client.call_tool("list_process_tasks", {"process_id": 1, "sort": "desc"})
+        missing = await client.call_tool("get_task", {})
+    assert by_number.is_error is False and by_number.structured_content["process_id"] == "23972"
+    for result in (unknown, missing):
+        message = _error(result)["message"]
+        assert ".." not in message and "Not a valid" not in message and "Missing data" not in message
+    assert "Known parameters: cursor, limit, process_id, state." in _error(unknown)["message"]
+    assert _error(missing)["message"] == "Invalid arguments: task_id: required."
+
+
+async def test_the_catalogue_is_small_fixed_and_lists_the_process_apps(gateway) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    opened = await gateway.post(
+        "/mcp",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        headers=headers,
+    )
+    assert (await opened.json())["result"]["capabilities"]["tools"] == {"listChanged": False}
+    session = {"Mcp-Session-Id": opened.headers["Mcp-Session-Id"], "MCP-Protocol-Version": "2025-06-18"}
+    listed = await gateway.post(
+        "/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers={**headers, **session}
+    )
+    assert len(await listed.read()) < 9000  # was 13 KB, 8 KB of it output-schema descriptions
+    async with Client(_url(gateway), mode="auto") as client:
+        apps = (await client.call_tool("list_process_apps", {})).structured_content
+    assert {"name": "Procurement", "acronym": "PROC"}.items() <= next(
+        app for app in apps["apps"] if app["acronym"] == "PROC"
+    ).items()
