@@ -2,28 +2,48 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP  := $(VENV)/.installed
+TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
 .PHONY: run test bench-smoke spec lint deploy-check image bench soak clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(VENV)/bin/python:
+	@echo "== creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP) ## start the gateway against the embedded BAW simulator, print sample curl lines
+# `make run` needs the gateway and the simulator only (a few dozen packages), not the test tools.
+$(RUN_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
+	@echo "== installing the gateway and its simulator into $(VENV)"
+	$(BIN)/pip install --progress-bar on -e '.[simulator]'
+	touch $(RUN_STAMP)
+
+$(STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
+	@echo "== installing the gateway and the test tools into $(VENV)"
+	$(BIN)/pip install --quiet -e '.[simulator,test]'
+	touch $(RUN_STAMP) $(STAMP)
+
+# The MCP TypeScript SDK client for its conformance test, when npm is there (otherwise that test says why it skips).
+$(TS_STAMP): tests/ts/package.json tests/ts/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "== installing the MCP TypeScript SDK client (tests/ts)"; \
+	  (cd tests/ts && npm ci --no-audit --no-fund --loglevel=error) && touch $(TS_STAMP) \
+	    || echo "== npm ci failed: the TypeScript SDK client test will be skipped"; \
+	else echo "== npm not found: the TypeScript SDK client test will be skipped"; fi
+
+run: $(RUN_STAMP) ## start the gateway against the embedded BAW simulator, print sample curl lines
 	$(BIN)/baw-gateway demo
 
-test: $(STAMP) ## the whole suite, warnings as errors (includes the Dockerfile lint and the manifest checks)
+test: $(STAMP) $(TS_STAMP) ## the whole suite, warnings as errors (includes the Dockerfile lint and the manifest checks)
 	$(BIN)/pytest
 
 bench-smoke: $(STAMP) ## the whole bench harness for a second per scenario (installs wrk and nginx with apt-get; CI runs it)
 	$(BIN)/pytest -m bench tests/perf
 
-spec: $(STAMP) ## regenerate specs/openapi.json from the code
-	$(BIN)/baw-gateway openapi > specs/openapi.json
+spec: $(RUN_STAMP) ## regenerate specs/openapi.json from the code (the caller's GATEWAY_*/PLUGIN_* do not count)
+	env -i PATH="$$PATH" $(BIN)/baw-gateway openapi > specs/openapi.json
 
 lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'
