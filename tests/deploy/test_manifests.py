@@ -36,12 +36,23 @@ def rendered(request, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return path, {doc["kind"]: doc for doc in yaml.safe_load_all(output) if doc["metadata"]["name"] == "baw-gateway"}
 
 
-def test_overlays_render_and_validate_strictly(rendered) -> None:
+# The oldest Kubernetes the manifests are for (README): preStop `sleep` is on by default from 1.30.
+MINIMUM_KUBERNETES = "1.30.0"
+
+
+@pytest.mark.parametrize("version", [MINIMUM_KUBERNETES, None])
+def test_overlays_render_and_validate_strictly(rendered, version) -> None:
     path, documents = rendered
+    against = ["--kubernetes-version", version] if version else []  # None: the newest schema it knows
     result = subprocess.run(
-        [_tool("kubernetes-validate"), "--strict", "--quiet", str(path)], capture_output=True, text=True
+        [_tool("kubernetes-validate"), "--strict", "--quiet", *against, str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # An OpenShift Route has no Kubernetes schema to check against; anything else unknown is a mistake.
+    unknown = [
+        line for line in result.stdout.splitlines() if "Couldn't find schema" in line and "kind Route" not in line
+    ]
+    assert not unknown, unknown
     assert set(documents) >= {
         "Deployment",
         "Service",
@@ -139,3 +150,61 @@ def test_production_runs_cluster_mode_with_a_hardened_redis_only_gateways_reach(
     assert policy["egress"] == []
     egress = documents[("NetworkPolicy", "baw-gateway")]["spec"]["egress"]
     assert any(port["port"] == 6379 for rule in egress for port in rule["ports"])
+
+
+def test_examples_validate_and_are_outside_what_apply_applies() -> None:
+    for example in sorted((ROOT / "deploy" / "k8s" / "examples").glob("*.yaml")):
+        result = subprocess.run(
+            [_tool("kubernetes-validate"), "--strict", "--quiet", str(example)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, (example.name, result.stdout + result.stderr)
+    for kustomization in (ROOT / "deploy" / "k8s").rglob("kustomization.yaml"):
+        listed = yaml.safe_load(kustomization.read_text())
+        applied = [*listed.get("resources", []), *listed.get("components", [])]
+        assert not [entry for entry in applied if "examples" in entry], kustomization
+
+
+def test_pods_run_under_restricted_security_without_a_fixed_uid_and_spread_over_nodes_and_zones(rendered) -> None:
+    """OpenShift's restricted-v2 SCC assigns its own UID range: a fixed runAsUser made the pods unschedulable."""
+    path, documents = rendered
+    for document in yaml.safe_load_all(path.read_text()):
+        if document["kind"] != "Deployment":
+            continue
+        pod = document["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert "runAsUser" not in pod["securityContext"] and "fsGroup" not in pod["securityContext"]
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+            if "openshift" in path.parent.name:
+                assert "runAsUser" not in security
+    spread = documents["Deployment"]["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {rule["topologyKey"] for rule in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+
+def test_the_openshift_overlay_has_a_route_and_openshift_dns() -> None:
+    output = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "openshift")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(output)}
+    route = documents[("Route", "baw-gateway")]["spec"]
+    assert route["to"]["name"] == "baw-gateway" and route["tls"]["termination"] == "edge"
+    dns = documents[("NetworkPolicy", "baw-gateway")]["spec"]["egress"][0]
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "openshift-dns"}
+    assert {port["port"] for port in dns["ports"]} == {5353}
+
+
+def test_production_replicas_and_autoscaler_minimum_agree() -> None:
+    output = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "prod")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(output)}
+    replicas = documents[("Deployment", "baw-gateway")]["spec"]["replicas"]
+    assert documents[("HorizontalPodAutoscaler", "baw-gateway")]["spec"]["minReplicas"] == replicas == 3
