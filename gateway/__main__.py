@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gateway (configured by environment variables)")
     demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
-    demo.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
+    demo.add_argument("--simulator-port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))
     demo.add_argument(
         "--replicas",
         type=int,
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     simulate = commands.add_parser("simulate", help="run the embedded BAW simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "9443")))
+    simulate.add_argument("--port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))
     simulate.add_argument("--ca-dir", type=Path, default=Path(".demo"))
     commands.add_parser("check-config", help="print the effective configuration (secrets masked) and validate it")
     commands.add_parser("openapi", help="print the OpenAPI document")
@@ -93,11 +94,29 @@ def _reexec_without_inline_secrets(argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "gateway", *argv], env)
 
 
+def _port(raw: str) -> int:
+    """A TCP port from --port/--simulator-port or SIMULATOR_PORT (argparse applies it to string defaults too)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535) here or in SIMULATOR_PORT, not {raw!r}")
+    return port
+
+
 def _run(main_coroutine: Awaitable[None]) -> int:
     try:
         asyncio.run(main_coroutine)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        # One line a newcomer can act on, instead of a traceback from deep inside asyncio.
+        hint = "stop what uses it or choose another port (GATEWAY_PORT, SIMULATOR_PORT)"
+        print(f"baw-gateway: cannot listen: {exc.strerror}; {hint}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

@@ -112,7 +112,11 @@ async def start(
     )
     await runner.setup()
     site = CappedSite(runner, host, port, max_connections=connection_cap(max_connections), ssl_context=ssl_context)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # the app had started (renewal task, pools): stop it in order, not by teardown
+        raise
     return runner, site
 
 

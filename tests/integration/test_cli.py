@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,3 +90,25 @@ def test_demo_with_replicas_runs_gateways_sharing_a_redis_behind_one_front(tmp_p
 def _redis_processes() -> set[str]:
     found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout
     return set(found.split())
+
+
+def test_a_busy_port_and_a_bad_simulator_port_are_one_clear_line_each() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "GATEWAY_PORT": str(port), "GATEWAY_HOST": "127.0.0.1"}
+        busy = subprocess.run(
+            [*GATEWAY, "demo", "--simulator-port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert busy.returncode == 2 and "Traceback" not in busy.stderr
+    assert "cannot listen" in busy.stderr and "address already in use" in busy.stderr and "GATEWAY_PORT" in busy.stderr
+    bad = subprocess.run(
+        [*GATEWAY, "demo"], env={**os.environ, "SIMULATOR_PORT": "abc"}, capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "expected a TCP port (1-65535) here or in SIMULATOR_PORT, not 'abc'" in bad.stderr
