@@ -1,8 +1,10 @@
 """Domain errors: raised where the problem is known, turned into HTTP in one middleware (web/errors.py).
 
-Every error carries the stable `code` hosts and operators script against (DESIGN.md "Contracts") and a
-message written for the model and the operator. Messages never hold a token, a secret or BAW's
-programmersDetails: they are composed here from facts we checked, never copied from upstream bodies.
+Every error carries the stable `code` hosts and operators script against (DESIGN.md "Contracts"), a `message`
+for the caller (what happened and what to do: never an internal URL, a file path or a variable name) and,
+where the operator needs more, a `detail` that goes only to the log line with the same request id. Neither ever
+holds a token, a secret or BAW's programmersDetails: both are composed from facts we checked, never copied from
+upstream bodies.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ class GatewayError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, retry_after: int | None = None, transient: bool = False) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, transient: bool = False, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail  # for the operator's log only
         self.retry_after = retry_after
         # A failure another attempt may not meet (connection refused or reset, BAW 502/503/504).
         self.transient = transient
+
+    @property
+    def for_log(self) -> str:
+        return f"{self.message} [{self.detail}]" if self.detail else self.message
 
     def detached(self) -> GatewayError:
         """A fresh copy holding only what the caller is told: no traceback, frames, cause or context. What caches
@@ -65,8 +74,10 @@ class BawUnavailable(GatewayError):
 
     status, code = 503, "baw_unavailable"
 
-    def __init__(self, message: str, *, retry_after: int | None = 5, transient: bool = False) -> None:
-        super().__init__(message, retry_after=retry_after, transient=transient)
+    def __init__(
+        self, message: str, *, retry_after: int | None = 5, transient: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, transient=transient, detail=detail)
 
 
 class BawTimeout(GatewayError):
@@ -76,12 +87,21 @@ class BawTimeout(GatewayError):
 class Overloaded(BawUnavailable):
     """The gateway's own capacity towards BAW is in use: nothing was asked of BAW (the breaker ignores it)."""
 
-    def __init__(self, message: str, *, retry_after: int | None = 1, transient: bool = False) -> None:
-        super().__init__(message, retry_after=retry_after, transient=transient)
+    def __init__(
+        self, message: str, *, retry_after: int | None = 1, transient: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, transient=transient, detail=detail)
 
 
 class NoCredential(BawUnavailable):
     """No usable credential towards BAW: the token endpoint's trouble, not BAW's (the breaker ignores it)."""
+
+    @classmethod
+    def because(cls, cause: GatewayError) -> NoCredential:
+        return cls(
+            f"The gateway holds no valid credential for BAW right now: {cause.message}",
+            detail=cause.detail or cause.message,
+        )
 
 
 _BY_CODE: dict[str, type[GatewayError]] = {

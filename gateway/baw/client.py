@@ -205,8 +205,10 @@ class BawClient:
                         self._credentials.reject(authorization)
                         continue
                     raise BawUnavailable(
-                        "BAW rejected the gateway's credential twice in a row: check the BAW service account "
-                        "and BAW_AUTH settings.",
+                        "BAW rejected the gateway's credential. The operator must check the gateway's BAW account; "
+                        "quote the request id.",
+                        detail="BAW rejected the credential twice in a row: check the BAW service account and "
+                        "BAW_AUTH settings",
                     )
                 raise baw_error(response.status, error, subject)
             except GatewayError as exc:

@@ -161,7 +161,7 @@ class RenewingCredential:
         if self._renewal is None:
             if self._failure is not None:
                 # Renewals are failing and the token is gone: answer at once, the task keeps retrying.
-                raise NoCredential(f"No usable BAW credential: {self._failure.message}")
+                raise NoCredential.because(self._failure)
             self._ask_for_renewal()
         assert self._renewal is not None
         try:
@@ -169,12 +169,14 @@ class RenewingCredential:
         except TimeoutError:
             # The token endpoint is slow; BAW was never asked, so this says nothing about BAW.
             raise NoCredential(
-                f"No BAW credential yet: {self._source.target} did not issue a token within {self._wait_timeout_s:g} s."
+                "The gateway holds no credential for BAW yet; try again in a few seconds.",
+                detail=f"{self._source.target} did not issue a token within {self._wait_timeout_s:g} s",
             ) from None
         if self._usable(self._token):
             return self._token.authorization  # type: ignore[union-attr]
-        reason = self._failure.message if self._failure else "the new token is already expired"
-        raise NoCredential(f"No usable BAW credential: {reason}")
+        if self._failure is not None:
+            raise NoCredential.because(self._failure)
+        raise NoCredential("The gateway holds no valid credential for BAW right now; try again in a few seconds.")
 
     def reject(self, authorization: str) -> None:
         if self._token is not None and self._token.authorization == authorization:
@@ -196,11 +198,14 @@ class RenewingCredential:
             except Exception as exc:  # noqa: BLE001 - the renewal task must outlive any one failure
                 if not isinstance(exc, GatewayError):
                     log.error("token renewal failed unexpectedly", exc_info=exc)
-                    exc = BawUnavailable(f"token renewal at {self._source.target} failed unexpectedly.")
+                    exc = BawUnavailable(
+                        "The gateway could not renew its credential for BAW; try again later.",
+                        detail=f"token renewal at {self._source.target} failed unexpectedly",
+                    )
                 failures += 1
                 self._failure = exc
                 delay = retry_delay(failures, jitter=self._jitter(), cap=self._retry_cap_s)
-                log.warning("token renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.message)
+                log.warning("token renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.for_log)
                 self._on_renewal("failure", None)
             else:
                 failures = 0

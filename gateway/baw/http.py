@@ -18,23 +18,37 @@ def display_url(url: URL) -> str:
 
 
 @asynccontextmanager
-async def upstream_errors(target: str, timeout_s: float) -> AsyncIterator[None]:
-    """Turn aiohttp's transport exceptions into domain errors whose message an operator can act on."""
+async def upstream_errors(target: str, timeout_s: float, who: str = "BAW") -> AsyncIterator[None]:
+    """Turn aiohttp's transport exceptions into domain errors: advice for the caller, who is told about `who`
+    ("BAW", "BAW's sign-in service"), and the specifics (`target`: which URL) for the operator's log."""
     try:
         yield
     except aiohttp.ClientSSLError as exc:
         reason = getattr(exc, "certificate_error", None) or "handshake failed"
         raise BawUnavailable(
-            f"TLS verification of {target} failed ({reason}): check that BAW_CA_BUNDLE holds the CA that "
-            "signed its certificate and that the host name matches."
+            f"The gateway cannot verify the TLS certificate of {who}. The operator must fix the gateway's trust "
+            "settings; quote the request id.",
+            detail=f"TLS verification of {target} failed ({reason}): check that BAW_CA_BUNDLE holds the CA that "
+            "signed its certificate and that the host name matches",
         ) from None
     except aiohttp.ConnectionTimeoutError:
         # No connection within the connect timeout: unreachable, not slow to answer.
-        raise BawUnavailable(f"cannot connect to {target} in time.", transient=True) from None
+        raise BawUnavailable(
+            f"{who} cannot be reached right now; try again in a little while.",
+            transient=True,
+            detail=f"cannot connect to {target} in time",
+        ) from None
     except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise BawTimeout(f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S).") from None
+        raise BawTimeout(
+            f"{who} did not answer within {timeout_s:g} s; try again later.",
+            detail=f"{target} did not answer within {timeout_s:g} s (BAW_TIMEOUT_S)",
+        ) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise BawUnavailable(f"cannot reach {target} ({type(exc).__name__}).", transient=True) from None
+        raise BawUnavailable(
+            f"{who} cannot be reached right now; try again in a little while.",
+            transient=True,
+            detail=f"cannot reach {target} ({type(exc).__name__})",
+        ) from None
 
 
 async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -> Any:

@@ -77,7 +77,7 @@ class OAuth2ClientCredentials:
         access_token = body.get("access_token")
         token_type = body.get("token_type", "Bearer")
         if not isinstance(access_token, str) or not access_token or str(token_type).lower() != "bearer":
-            raise BawUnavailable(f"{self.target} answered without a bearer access_token.")
+            raise _signin_failed(f"{self.target} answered without a bearer access_token")
         lifetime = _positive_number(body.get("expires_in")) or _DEFAULT_LIFETIME_S
         return Token(f"Bearer {access_token}", self._clock() + lifetime, lifetime)
 
@@ -123,7 +123,7 @@ class ZenPasswordToken:
         )
         iam_token = iam.get("access_token")
         if not isinstance(iam_token, str) or not iam_token:
-            raise BawUnavailable(f"{iam_target} answered without an access_token.")
+            raise _signin_failed(f"{iam_target} answered without an access_token")
         zen_target = f"the Zen endpoint {display_url(self._validate_url)}"
         zen = await _call_json(
             self._session,
@@ -137,7 +137,7 @@ class ZenPasswordToken:
         )
         jwt = zen.get("accessToken")
         if not isinstance(jwt, str) or not jwt:
-            raise BawUnavailable(f"{zen_target} answered without an accessToken.")
+            raise _signin_failed(f"{zen_target} answered without an accessToken")
         now = self._clock()
         expires_at = jwt_expiry(jwt)
         lifetime = expires_at - now if expires_at is not None and expires_at > now else _DEFAULT_LIFETIME_S
@@ -171,25 +171,41 @@ def _positive_number(value: Any) -> float | None:
     return None
 
 
+SIGN_IN = "BAW's sign-in service"
+
+
+def _signin_failed(detail: str) -> BawUnavailable:
+    """The gateway's own credentials or configuration: nothing the caller can change; the operator reads `detail`."""
+    return BawUnavailable(
+        f"{SIGN_IN} did not accept the gateway's credentials. The operator must check them; quote the request id.",
+        detail=detail,
+    )
+
+
 def _read_secret(secret: Secret) -> str:
     try:
         return secret.read()
     except OSError as exc:
-        raise BawUnavailable(f"cannot read {secret.name}_FILE ({exc.strerror}).") from None
+        raise _signin_failed(f"cannot read {secret.name}_FILE ({exc.strerror})") from None
 
 
 async def _call_json(
     session: aiohttp.ClientSession, method: str, url: URL, target: str, timeout_s: float, *, hint: str, **kwargs: Any
 ) -> dict[str, Any]:
-    async with upstream_errors(target, timeout_s):
+    async with upstream_errors(target, timeout_s, SIGN_IN):
         async with session.request(method, url, allow_redirects=False, **kwargs) as response:
             if response.status != 200:
                 detail = await _oauth_error(response)
                 advice = f": {hint}" if 400 <= response.status < 500 else ""
-                raise BawUnavailable(f"{target} answered HTTP {response.status}{detail}{advice}.")
+                if 400 <= response.status < 500:
+                    raise _signin_failed(f"{target} answered HTTP {response.status}{detail}{advice}")
+                raise BawUnavailable(
+                    f"{SIGN_IN} is unavailable (HTTP {response.status}); try again later.",
+                    detail=f"{target} answered HTTP {response.status}{detail}",
+                )
             body = await read_json(response, _TOKEN_BODY_LIMIT, target)
     if not isinstance(body, dict):
-        raise BawUnavailable(f"{target} answered with JSON that is not an object.")
+        raise _signin_failed(f"{target} answered with JSON that is not an object")
     return body
 
 

@@ -55,7 +55,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="baw-gateway"'
-        log.log(logging.WARNING if exc.status >= 500 else logging.INFO, "%s: %s", exc.code, exc.message)
+        level = logging.WARNING if exc.status >= 500 else logging.INFO
+        log.log(level, "%s: %s", exc.code, exc.for_log, extra={"request_id": request_id})
         response = error_response(request_id, exc.status, exc.code, exc.message, headers)
         if exc.status == 408:
             response.force_close()  # the rest of the body may still trickle in: the connection is done

@@ -53,13 +53,14 @@ def _result(rendered: Rendered) -> CallToolResult:
     return CallToolResult(content=[TextContent(text=rendered.body.decode())], structured_content=rendered.answer)
 
 
-def _failure(code: str, message: str, *, level: int = logging.INFO) -> CallToolResult:
+def _failure(code: str, message: str, detail: str | None = None, *, level: int = logging.INFO) -> CallToolResult:
     """A tool error the model reads: the REST envelope (code, message, request id) as the text content.
 
     No structuredContent: clients validate it against the tool's outputSchema even on errors (the TypeScript SDK
     turns a mismatch into an unrelated -32602), and the error envelope is not the answer's shape."""
     request_id = request_id_var.get()
-    log.log(level, "MCP tool error %s: %s", code, message, extra={"request_id": request_id})
+    logged = f"{message} [{detail}]" if detail else message
+    log.log(level, "MCP tool error %s: %s", code, logged, extra={"request_id": request_id})
     body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
     return CallToolResult(content=[TextContent(text=body)], is_error=True)
 
@@ -72,7 +73,9 @@ def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
         except ValidationError as exc:
             return _failure("invalid_request", validation_message(exc, tool.query, "arguments"))
         except GatewayError as exc:
-            return _failure(exc.code, exc.message, level=logging.WARNING if exc.status >= 500 else logging.INFO)
+            return _failure(
+                exc.code, exc.message, exc.detail, level=logging.WARNING if exc.status >= 500 else logging.INFO
+            )
         except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
             log.exception("MCP tool %s failed unexpectedly", tool.name)
             return _failure(

@@ -34,10 +34,17 @@ async def test_each_mode_reaches_baw(aiohttp_client, gateway_env, simulator, mod
         assert (simulator.state.calls["iam"], simulator.state.calls["zen"]) == (1, 1)
 
 
-async def test_wrong_client_secret_gives_503_naming_the_problem(aiohttp_client, gateway_env, simulator) -> None:
+async def test_wrong_client_secret_gives_503_advice_and_the_log_names_the_problem(
+    aiohttp_client, gateway_env, simulator, caplog
+) -> None:
+    """Callers get advice; the operator's log line with the same request id says what exactly is wrong."""
     env = {key: value for key, value in gateway_env.items() if key != "BAW_CLIENT_SECRET_FILE"}
     client = await aiohttp_client(create_app(load_settings({**env, "BAW_CLIENT_SECRET": "wrong"})))
     response = await client.get("/baw/process-status?process_id=1500")
     assert response.status == 503
-    message = (await response.json())["error"]["message"]
-    assert "HTTP 401 (invalid_client)" in message and "BAW_CLIENT_SECRET" in message
+    error = (await response.json())["error"]
+    assert "did not accept the gateway's credentials" in error["message"] and "request id" in error["message"]
+    for internal in ("https://", "BAW_", "/oauth2", "invalid_client"):
+        assert internal not in error["message"]
+    logged = [r.getMessage() for r in caplog.records if getattr(r, "request_id", None) == error["request_id"]]
+    assert any("HTTP 401 (invalid_client)" in line and "BAW_CLIENT_SECRET" in line for line in logged), logged

@@ -84,7 +84,8 @@ async def test_a_wrong_ca_bundle_gives_503_and_never_data(aiohttp_client, gatewa
     assert response.status == 503
     body = await response.json()
     assert body["error"]["code"] == "baw_unavailable"
-    assert "TLS verification" in body["error"]["message"] and "BAW_CA_BUNDLE" in body["error"]["message"]
+    assert "cannot verify the TLS certificate" in body["error"]["message"]
+    assert "BAW_CA_BUNDLE" not in body["error"]["message"] and "https://" not in body["error"]["message"]
     assert response.headers["Retry-After"]
     assert "Loan" not in await response.text()
 

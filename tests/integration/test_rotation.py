@@ -22,7 +22,7 @@ async def test_a_rotated_ca_bundle_takes_effect_without_a_restart(aiohttp_client
         create_app(load_settings({**gateway_env, "BAW_CA_BUNDLE": str(bundle)}), clock=clock)
     )
     refused = await gateway.get("/baw/process-status?process_id=23972")
-    assert refused.status == 503 and "TLS verification" in (await refused.json())["error"]["message"]
+    assert refused.status == 503 and "TLS certificate" in (await refused.json())["error"]["message"]
     shutil.copyfile(simulator_tls.ca_bundle, bundle)  # the operator fixes the secret; the kubelet updates the file
     clock.now += 5
     deadline = time.monotonic() + 10  # the token renewal retries on its own backoff (1, 2, 4 s)

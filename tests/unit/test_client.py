@@ -173,8 +173,8 @@ async def test_unusable_answers_are_baw_errors(client, kwargs, text) -> None:
     ("exception", "error", "text"),
     [
         (TimeoutError(), BawTimeout, "did not answer within 5 s"),
-        (aiohttp.ClientConnectionError("refused"), BawUnavailable, "cannot reach BAW"),
-        (aiohttp.ServerDisconnectedError(), BawUnavailable, "cannot reach BAW"),
+        (aiohttp.ClientConnectionError("refused"), BawUnavailable, "cannot be reached right now"),
+        (aiohttp.ServerDisconnectedError(), BawUnavailable, "cannot be reached right now"),
     ],
 )
 async def test_transport_failures_map_to_timeout_or_unavailable(client, exception, error, text) -> None:

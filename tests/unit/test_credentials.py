@@ -117,7 +117,7 @@ async def test_failed_renewals_back_off_and_keep_the_current_token_until_it_expi
     # Renewals are failing but the first token is still valid (75 s of 100 spent): it is served.
     assert await credential.authorization() == "Bearer t1"
     time.now += 30  # past its expiry: answer at once, no waiting on a timeout
-    with pytest.raises(BawUnavailable, match="No usable BAW credential: token endpoint answered HTTP 503"):
+    with pytest.raises(BawUnavailable, match="no valid credential for BAW right now: token endpoint answered HTTP 503"):
         await asyncio.wait_for(credential.authorization(), 0.5)
     await _stop(task)
 
@@ -159,8 +159,9 @@ async def test_waiting_for_a_first_token_is_bounded() -> None:
     credential = RenewingCredential(source, wait_timeout_s=0.05, clock=time.clock, sleep=time.sleep)
     task = await _running(credential)
     # NoCredential: BAW was never asked, so the breaker must not count this against BAW (it used to).
-    with pytest.raises(NoCredential, match="did not issue a token within 0.05 s"):
+    with pytest.raises(NoCredential, match="no credential for BAW yet") as caught:
         await credential.authorization()
+    assert "did not issue a token within 0.05 s" in caught.value.detail
     await _stop(task)
 
 
@@ -231,9 +232,10 @@ async def test_oauth2_rejection_names_the_problem_without_the_secret() -> None:
             mocked.post(TOKEN_URL, status=401, payload={"error": "invalid_client", "error_description": "cs-xyz bad"})
             with pytest.raises(BawUnavailable) as caught:
                 await source.fetch()
-    message = caught.value.message
-    assert "HTTP 401 (invalid_client)" in message and "BAW_CLIENT_SECRET" in message
-    assert "cs-xyz" not in message
+    message, detail = caught.value.message, caught.value.detail
+    assert "did not accept the gateway's credentials" in message and "idp.example.com" not in message
+    assert "HTTP 401 (invalid_client)" in detail and "BAW_CLIENT_SECRET" in detail  # for the operator's log
+    assert "cs-xyz" not in message + detail
 
 
 async def test_zen_exchanges_the_iam_token_and_reads_the_lifetime_from_the_jwt() -> None:

@@ -107,4 +107,4 @@ async def test_a_cached_not_found_keeps_no_traceback_frames_or_context() -> None
     cached = lookups._cache["404"]  # type: ignore[index]
     assert isinstance(cached, NotFound) and cached is not caught.value
     assert cached.__traceback__ is None and cached.__context__ is None and cached.__cause__ is None
-    assert vars(cached) == {"message": "no such instance", "retry_after": None, "transient": False}
+    assert vars(cached) == {"message": "no such instance", "detail": None, "retry_after": None, "transient": False}
