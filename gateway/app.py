@@ -15,6 +15,7 @@ from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
 from gateway.config import Settings
+from gateway.errors import GatewayError
 from gateway.keys import (
     API_KEYS,
     AUTH_FAILURES,
@@ -26,6 +27,7 @@ from gateway.keys import (
     LIFECYCLE,
     MCP_SESSIONS,
     METRICS,
+    OAUTH_ISSUER,
     OPENAPI_DOCUMENT,
     PLUGIN_MANIFEST,
     PROCESS_SERVICE,
@@ -36,12 +38,13 @@ from gateway.keys import (
     Lifecycle,
 )
 from gateway.metrics import Metrics
+from gateway.oauth.issuer import Issuer
 from gateway.service import ProcessService
 from gateway.shared.cache import SharedCache
 from gateway.shared.limits import Limiter
 from gateway.shared.link import SharedState, redis_client
 from gateway.tls import RotatingTrust
-from gateway.web import mcp, ops, plugin, rest
+from gateway.web import discovery, mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.limits import deadline_middleware
@@ -94,6 +97,7 @@ def create_app(
     app[AUTH_FAILURES] = Limiter("auth-failures", AUTH_FAILURE_RATE, AUTH_FAILURE_BURST, clock=clock)
     app.on_response_prepare.append(stamp_response)
     app.cleanup_ctx.append(shared_state)
+    app.cleanup_ctx.append(oauth_issuer)
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
@@ -106,6 +110,7 @@ def create_app(
 
 
 def add_routes(app: web.Application) -> None:
+    discovery.add_routes(app)
     rest.add_routes(app)
     mcp.add_routes(app, app[SETTINGS])
     plugin.add_routes(app)
@@ -128,6 +133,36 @@ async def shared_state(app: web.Application) -> AsyncIterator[None]:
     log.info("cluster mode: limits, cache and MCP sessions shared through Redis (prefix %s)", settings.redis_prefix)
     yield
     await shared.close()
+
+
+async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
+    """With GATEWAY_OAUTH_ISSUER: the issuer's keys, fetched at start (bounded) and renewed in the background,
+    over a session of its own (its own trust: GATEWAY_OAUTH_CA_BUNDLE, else the system store)."""
+    settings = app[SETTINGS]
+    if settings.oauth_issuer is None:
+        yield
+        return
+    timeout = aiohttp.ClientTimeout(total=10, connect=5)
+    async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+        issuer = app[OAUTH_ISSUER] = Issuer(
+            settings.oauth_issuer,
+            settings.oauth_audiences,
+            settings.oauth_scopes,
+            session,
+            ca_bundle=settings.oauth_ca_bundle,
+        )
+        try:
+            await asyncio.wait_for(issuer.refresh(), 10)
+        except (GatewayError, TimeoutError) as exc:
+            log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
+        renewal = asyncio.create_task(issuer.run(), name="oauth-key-renewal")
+        renewal.add_done_callback(_report_death)
+        app[BACKGROUND_TASKS]["oauth_key_renewal"] = renewal
+        yield
+        renewal.remove_done_callback(_report_death)
+        renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewal
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:
@@ -219,5 +254,5 @@ async def warn_if_open(app: web.Application) -> None:
             settings.request_timeout_s,
             settings.shutdown_timeout_s,
         )
-    if not app[API_KEYS].enabled:
+    if not app[API_KEYS].enabled and settings.oauth_issuer is None:
         log.warning("GATEWAY_API_KEYS is not set: /baw/ and /mcp are open to anyone who can reach this port")

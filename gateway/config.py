@@ -106,6 +106,10 @@ class Settings:
     breaker_cooldown_s: float = 15.0
     max_baw_response_bytes: int = 2 * 1024 * 1024
     docs: bool = True
+    oauth_issuer: str | None = None  # exactly as the issuer writes `iss` (a trailing slash matters)
+    oauth_audiences: tuple[str, ...] = ()  # default: the canonical MCP URL and the public URL (REST face)
+    oauth_scopes: tuple[str, ...] = ("baw.read",)
+    oauth_ca_bundle: Path | None = None
     redis_url: Secret | None = None  # the URL may hold a password: shown masked
     redis_password: Secret | None = None
     redis_ca_bundle: Path | None = None
@@ -161,6 +165,10 @@ _ENV_NAMES = {
     "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
     "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
     "docs": "GATEWAY_DOCS",
+    "oauth_issuer": "GATEWAY_OAUTH_ISSUER",
+    "oauth_audiences": "GATEWAY_OAUTH_AUDIENCE",
+    "oauth_scopes": "GATEWAY_OAUTH_SCOPES",
+    "oauth_ca_bundle": "GATEWAY_OAUTH_CA_BUNDLE",
     "redis_url": "GATEWAY_REDIS_URL",
     "redis_password": "GATEWAY_REDIS_PASSWORD",
     "redis_ca_bundle": "GATEWAY_REDIS_CA_BUNDLE",
@@ -256,6 +264,18 @@ def _non_negative(raw: str) -> float:
 
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",") if cidr.strip())
+
+
+def _words(separators: str) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        for separator in separators[1:]:
+            raw = raw.replace(separator, separators[0])
+        words = tuple(word.strip() for word in raw.split(separators[0]) if word.strip())
+        if not words:
+            raise ValueError(raw)
+        return words
+
+    return parse
 
 
 def _redis_url(r: _Reader) -> Secret | None:
@@ -427,6 +447,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
         ),
         docs=r.parsed("GATEWAY_DOCS", True, _switch, "on or off"),
+        oauth_issuer=r.text("GATEWAY_OAUTH_ISSUER") if r.url("GATEWAY_OAUTH_ISSUER", https=True) else None,
+        oauth_audiences=r.parsed(
+            "GATEWAY_OAUTH_AUDIENCE",
+            (f"{public_url}/mcp", str(public_url)),
+            _words(","),
+            "comma-separated audiences",
+        ),
+        oauth_scopes=r.parsed("GATEWAY_OAUTH_SCOPES", ("baw.read",), _words(" ,"), "scope names"),
+        oauth_ca_bundle=_ca_bundle(r, "GATEWAY_OAUTH_CA_BUNDLE"),
         redis_url=_redis_url(r),
         redis_password=r.secret("GATEWAY_REDIS_PASSWORD"),
         redis_ca_bundle=_ca_bundle(r, "GATEWAY_REDIS_CA_BUNDLE"),

@@ -44,6 +44,16 @@ class InvalidRequest(GatewayError):
 class Unauthorized(GatewayError):
     status, code = 401, "unauthorized"
 
+    def __init__(self, message: str, *, challenge: str = 'Bearer realm="baw-gateway"') -> None:
+        super().__init__(message)
+        self.challenge = challenge  # the WWW-Authenticate value: how to authenticate, where to sign in
+
+
+class InsufficientScope(Unauthorized):
+    """A valid token without the scope this needs (OAuth step-up: the host asks the user for more)."""
+
+    status, code = 403, "insufficient_scope"
+
 
 class BawForbidden(GatewayError):
     status, code = 403, "baw_forbidden"

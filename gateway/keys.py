@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.baw.credentials import CredentialProvider
     from gateway.config import Settings
     from gateway.metrics import Metrics
+    from gateway.oauth.issuer import Issuer, Principal
     from gateway.service import ProcessService
     from gateway.shared.limits import Limiter
     from gateway.shared.link import SharedState
@@ -72,10 +73,12 @@ PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 
 MCP_SESSIONS: web.AppKey[SessionTable] = web.AppKey("mcp_sessions")
 SHARED_STATE: web.AppKey[SharedState] = web.AppKey("shared_state")  # cluster mode only (GATEWAY_REDIS_URL)
+OAUTH_ISSUER: web.AppKey[Issuer] = web.AppKey("oauth_issuer")  # only with GATEWAY_OAUTH_ISSUER
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
 RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
 AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 CALLER: web.RequestKey[str] = web.RequestKey("caller")  # "key:<fingerprint>" or "ip:<address>"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")  # a signed-in user (OAuth)
 CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")  # through trusted proxies only

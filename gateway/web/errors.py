@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from gateway.context import bound, request_id_var
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Unauthorized
 from gateway.keys import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except GatewayError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="baw-gateway"'
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = exc.challenge
         level = logging.WARNING if exc.status >= 500 else logging.INFO
         log.log(level, "%s: %s", exc.code, exc.for_log, extra={"request_id": request_id})
         response = error_response(request_id, exc.status, exc.code, exc.message, headers)

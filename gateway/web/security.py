@@ -3,38 +3,87 @@ limits and a separate limit on failed authentications per address; CORS prefligh
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from gateway.context import bound, caller_var
-from gateway.errors import RateLimited, Unauthorized
-from gateway.keys import API_KEYS, AUTH_FAILURES, CALLER, CLIENT_ADDRESS, RATE_LIMITER, SETTINGS
+from gateway.errors import InsufficientScope, RateLimited, Unauthorized
+from gateway.keys import (
+    API_KEYS,
+    AUTH_FAILURES,
+    CALLER,
+    CLIENT_ADDRESS,
+    OAUTH_ISSUER,
+    PRINCIPAL,
+    RATE_LIMITER,
+    SETTINGS,
+)
+from gateway.oauth.issuer import InvalidToken, MissingScope
 from gateway.web.access import is_protected
+from gateway.web.discovery import challenge
 from gateway.web.errors import Handler
 from gateway.web.forwarded import client_address
+
+log = logging.getLogger(__name__)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    """Every protected request names its caller: a bearer key's fingerprint (machine callers), a signed-in user
+    (`user:<issuer>#<sub>`, from an OAuth access token), or, where neither is configured, the client address."""
+    settings = request.app[SETTINGS]
+    address = client_address(request, settings.trusted_proxies)
     request[CLIENT_ADDRESS] = address
     caller = f"ip:{address}"
-    keys = request.app[API_KEYS]
-    if is_protected(request.path) and keys.enabled:
+    keys, issuer = request.app[API_KEYS], request.app.get(OAUTH_ISSUER)
+    if is_protected(request.path) and (keys.enabled or issuer is not None):
         failures = request.app[AUTH_FAILURES]
-        # An address that keeps presenting wrong keys is slowed down before its next guess is even checked.
+        # An address that keeps presenting wrong credentials is slowed down before its next guess is even checked.
         wait = await failures.retry_after(caller, take=False)
         if wait is not None:
             message = f"Too many failed authentications from this address: retry in {wait} s."
             raise RateLimited(message, retry_after=wait)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        known = keys.caller(presented.strip()) if scheme.lower() == "bearer" else None
-        if known is None:
-            await failures.retry_after(caller)
-            raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
-        caller = known
+        token = presented.strip() if scheme.lower() == "bearer" else ""
+        try:
+            caller = await _authenticate(request, token)
+        except Unauthorized:
+            if token:
+                await failures.retry_after(caller)
+            raise
     request[CALLER] = caller
     with bound(caller_var, caller):
         return await handler(request)
+
+
+async def _authenticate(request: web.Request, token: str) -> str:
+    settings, keys, issuer = request.app[SETTINGS], request.app[API_KEYS], request.app.get(OAUTH_ISSUER)
+    known = keys.caller(token) if token and keys.enabled else None
+    if known is not None:
+        return known
+    if issuer is None:
+        raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
+    if not token:
+        raise Unauthorized(
+            "Sign in first: this endpoint needs an OAuth access token.", challenge=challenge(settings, request.path)
+        )
+    try:
+        principal = await issuer.verify(token)
+    except MissingScope as exc:
+        raise InsufficientScope(
+            f"The access token lacks the scope {' '.join(exc.needed)}: sign in again granting it.",
+            challenge=challenge(settings, request.path, "insufficient_scope"),
+        ) from None
+    except InvalidToken as exc:
+        log.info("refused an access token: %s", exc)
+        raise Unauthorized(
+            "The access token is not valid here (expired, for another service, or not signed by the trusted issuer): "
+            "sign in again.",
+            challenge=challenge(settings, request.path, "invalid_token"),
+        ) from None
+    request[PRINCIPAL] = principal
+    return principal.identity
 
 
 @web.middleware

@@ -1,0 +1,242 @@
+"""The issuer the gateway trusts (GATEWAY_OAUTH_ISSUER): its metadata, its signing keys, and token verification.
+
+Metadata comes from RFC 8414 (`/.well-known/oauth-authorization-server`) or OIDC discovery. The key set (JWKS) is
+fetched at start and renewed by a background task, like the BAW token: on schedule, with capped backoff and jitter
+while the issuer fails, keeping the keys it has (tokens already verifiable keep working when the issuer is down).
+A token signed with a key id the gateway does not know triggers one refresh, at most every UNKNOWN_KID_REFRESH_S
+(key rotation at the issuer without waiting for the schedule, without letting forged kids hammer it).
+
+Verification (PyJWT, no crypto of our own): RS256, ES256 or EdDSA only (`none` and HS* are refused), `iss`,
+`aud` (one of ours), `exp`/`nbf` with a small leeway, then the required scopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import aiohttp
+import jwt
+from yarl import URL
+
+from gateway.errors import BawUnavailable, GatewayError
+from gateway.tls import client_ssl_context
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+LEEWAY_S = 30
+REFRESH_EVERY_S = 600.0
+UNKNOWN_KID_REFRESH_S = 30.0
+_BODY_LIMIT = 256 * 1024
+
+
+class InvalidToken(Exception):
+    """The token is not one of ours (why, for the log: never for the caller, who learns only that it is invalid)."""
+
+
+class MissingScope(Exception):
+    def __init__(self, needed: tuple[str, ...]) -> None:
+        super().__init__(" ".join(needed))
+        self.needed = needed
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A signed-in user, as the issuer vouches for them."""
+
+    issuer: str
+    subject: str
+    client_id: str | None
+    scopes: frozenset[str]
+    expires_at: float
+
+    @property
+    def identity(self) -> str:
+        return f"user:{self.issuer}#{self.subject}"
+
+
+class Issuer:
+    def __init__(
+        self,
+        issuer: str,
+        audiences: tuple[str, ...],
+        required_scopes: tuple[str, ...],
+        session: aiohttp.ClientSession,
+        *,
+        ca_bundle: Any = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.issuer = issuer
+        self._audiences, self._required = audiences, required_scopes
+        self._session = session
+        self._ssl = client_ssl_context(ca_bundle) if ca_bundle is not None else True
+        self._clock, self._monotonic = clock, monotonic
+        self.metadata: dict[str, Any] = {}
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._last_refresh = -UNKNOWN_KID_REFRESH_S
+        self._refreshing: asyncio.Task[bool] | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._keys)
+
+    # ------------------------------------------------------------------ fetching
+
+    async def _json(self, url: str) -> dict[str, Any]:
+        body = bytearray()
+        try:
+            async with self._session.get(url, ssl=self._ssl, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise _unavailable(f"{url} answered HTTP {response.status}")
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > _BODY_LIMIT:
+                        raise _unavailable(f"{url} answered more than {_BODY_LIMIT} bytes")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise _unavailable(f"{url}: {type(exc).__name__}") from None
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise _unavailable(f"{url} answered something that is not JSON") from None
+        if not isinstance(document, dict):
+            raise _unavailable(f"{url} answered JSON that is not an object")
+        return document
+
+    async def _discover(self) -> dict[str, Any]:
+        """RFC 8414 first (path inserted after the well-known prefix, as it prescribes), then OIDC discovery."""
+        issuer = URL(self.issuer)
+        path = issuer.path.rstrip("/")
+        candidates = [
+            str(issuer.with_path(f"/.well-known/oauth-authorization-server{path}", encoded=True)),
+            str(issuer.with_path(f"{path}/.well-known/openid-configuration", encoded=True)),
+        ]
+        failure: GatewayError | None = None
+        for url in candidates:
+            try:
+                metadata = await self._json(url)
+            except GatewayError as exc:
+                failure = exc
+                continue
+            if metadata.get("issuer") != self.issuer:  # RFC 8414 §3.3: the metadata must name this issuer
+                failure = _unavailable(f"{url} names another issuer than {self.issuer}")
+                continue
+            return metadata
+        assert failure is not None
+        raise failure
+
+    async def refresh(self) -> None:
+        """Fetch metadata (once) and the key set; raise on failure, keeping the keys held before."""
+        if not self.metadata:
+            self.metadata = await self._discover()
+        jwks_uri = self.metadata.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise _unavailable("the issuer's metadata has no jwks_uri")
+        document = await self._json(jwks_uri)
+        keys: dict[str, jwt.PyJWK] = {}
+        for raw in document.get("keys", []) if isinstance(document.get("keys"), list) else []:
+            if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(raw)
+            except (jwt.PyJWKError, jwt.InvalidKeyError):
+                continue
+            if key.algorithm_name in ALGORITHMS or raw.get("alg") is None:
+                keys[str(raw.get("kid", ""))] = key
+        if not keys:
+            raise _unavailable(f"{jwks_uri} holds no usable signing key")
+        self._keys = keys
+        self._last_refresh = self._monotonic()
+        log.info("issuer keys renewed: %d signing key(s) from %s", len(keys), jwks_uri)
+
+    async def run(self) -> None:
+        """The renewal task: on schedule, backing off (1, 2, 4 … 30 s, jittered) while the issuer fails."""
+        failures = 0
+        while True:
+            try:
+                await self.refresh()
+            except GatewayError as exc:
+                failures += 1
+                delay = min(30.0, 2.0 ** (failures - 1)) * (0.5 + 0.5 * random.random())
+                log.warning(
+                    "issuer key renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.for_log
+                )
+            else:
+                failures = 0
+                delay = REFRESH_EVERY_S * (0.9 + 0.1 * random.random())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _refresh_for_unknown_kid(self) -> None:
+        if self._monotonic() - self._last_refresh < UNKNOWN_KID_REFRESH_S:
+            return
+        self._last_refresh = self._monotonic()  # rate limit before the attempt: forged kids cannot hammer it
+        try:
+            await asyncio.wait_for(self.refresh(), 5)
+        except (GatewayError, TimeoutError) as exc:
+            log.warning("issuer key refresh for an unknown key id failed: %s", getattr(exc, "for_log", exc))
+
+    # ------------------------------------------------------------------ verifying
+
+    async def verify(self, token: str) -> Principal:
+        """The principal a valid token names; InvalidToken or MissingScope otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"not a JWT ({exc})") from None
+        algorithm, kid = header.get("alg"), str(header.get("kid", ""))
+        if algorithm not in ALGORITHMS:
+            raise InvalidToken(f"algorithm {algorithm!r} is not accepted")
+        key = self._keys.get(kid)
+        if key is None:
+            await self._refresh_for_unknown_kid()
+            key = self._keys.get(kid)
+            if key is None:
+                raise InvalidToken(f"unknown key id {kid!r}")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[algorithm],
+                audience=list(self._audiences),
+                issuer=self.issuer,
+                leeway=LEEWAY_S,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        scopes = _scopes(claims)
+        missing = tuple(scope for scope in self._required if scope not in scopes)
+        if missing:
+            raise MissingScope(missing)
+        client = claims.get("client_id") or claims.get("azp")
+        return Principal(
+            issuer=self.issuer,
+            subject=str(claims["sub"]),
+            client_id=str(client) if client else None,
+            scopes=scopes,
+            expires_at=float(claims["exp"]),
+        )
+
+
+def _unavailable(detail: str) -> BawUnavailable:
+    return BawUnavailable("The sign-in service cannot be used right now; try again later.", detail=detail)
+
+
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    raw = claims.get("scope", claims.get("scp", ""))
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, list):
+        return frozenset(str(scope) for scope in raw)
+    return frozenset()
