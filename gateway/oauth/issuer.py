@@ -80,8 +80,7 @@ class Issuer:
         self._clock, self._monotonic = clock, monotonic
         self.metadata: dict[str, Any] = {}
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._last_refresh = -UNKNOWN_KID_REFRESH_S
-        self._refreshing: asyncio.Task[bool] | None = None
+        self._last_kid_refresh = -UNKNOWN_KID_REFRESH_S  # refreshes asked for by unknown key ids only
         self._wake = asyncio.Event()
 
     @property
@@ -153,7 +152,6 @@ class Issuer:
         if not keys:
             raise _unavailable(f"{jwks_uri} holds no usable signing key")
         self._keys = keys
-        self._last_refresh = self._monotonic()
         log.info("issuer keys renewed: %d signing key(s) from %s", len(keys), jwks_uri)
 
     async def run(self) -> None:
@@ -178,9 +176,9 @@ class Issuer:
                 pass
 
     async def _refresh_for_unknown_kid(self) -> None:
-        if self._monotonic() - self._last_refresh < UNKNOWN_KID_REFRESH_S:
+        if self._monotonic() - self._last_kid_refresh < UNKNOWN_KID_REFRESH_S:
             return
-        self._last_refresh = self._monotonic()  # rate limit before the attempt: forged kids cannot hammer it
+        self._last_kid_refresh = self._monotonic()  # rate limit before the attempt: forged kids cannot hammer it
         try:
             await asyncio.wait_for(self.refresh(), 5)
         except (GatewayError, TimeoutError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.simulator import identity, rest
+from gateway.simulator import identity, idp, rest
 from gateway.simulator.state import SIMULATOR, Faults, SimulatorConfig, SimulatorState
 
 __all__ = ["SIMULATOR", "Faults", "SimulatorConfig", "SimulatorState", "create_simulator_app"]
@@ -24,10 +24,13 @@ async def set_faults(request: web.Request) -> web.Response:
     return web.json_response(vars(state.faults))
 
 
-def create_simulator_app(config: SimulatorConfig | None = None) -> web.Application:
+def create_simulator_app(
+    config: SimulatorConfig | None = None, provider: idp.IdentityProvider | None = None
+) -> web.Application:
     config = config or SimulatorConfig()
     app = web.Application()
     app[SIMULATOR] = SimulatorState(config)
+    idp.add_routes(app, provider or idp.IdentityProvider())
     prefix = config.prefix.rstrip("/")
     app.router.add_post(f"{prefix}/oauth2/token", identity.oauth2_token)
     app.router.add_post("/idprovider/v1/auth/identitytoken", identity.iam_identity_token)
