@@ -15,6 +15,8 @@ T = TypeVar("T")
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # "key:<fingerprint>", "user:<issuer>#<sub>" or "ip:<address>"; "-" for work no caller asked for.
 caller_var: ContextVar[str] = ContextVar("caller", default="-")
+# The OAuth client a signed-in user came through (ChatGPT, Claude, …), for the audit trail; None otherwise.
+client_var: ContextVar[str | None] = ContextVar("client", default=None)
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
 from gateway.service import ProcessService
 from gateway.shared.sessions import SessionTable
 from gateway.web import jsonrpc
+from gateway.web.audit import audited
 from gateway.web.openapi import json_schema
 from gateway.web.rest import validation_message
 from gateway.web.tools import TOOLS, Rendered, Tool
@@ -67,22 +68,26 @@ def _failure(code: str, message: str, detail: str | None = None, *, level: int =
 
 def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
     async def call(args: Arguments, service: ProcessService) -> CallToolResult:
-        try:
-            rendered, _ = await tool.run(service, tool.query.load(args.model_extra or {}))
-            return _result(rendered)
-        except ValidationError as exc:
-            return _failure("invalid_request", validation_message(exc, tool.query, "arguments"))
-        except GatewayError as exc:
-            return _failure(
-                exc.code, exc.message, exc.detail, level=logging.WARNING if exc.status >= 500 else logging.INFO
-            )
-        except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
-            log.exception("MCP tool %s failed unexpectedly", tool.name)
-            return _failure(
-                "internal_error",
-                "The gateway failed unexpectedly. Quote the request id to the operator.",
-                level=logging.ERROR,
-            )
+        arguments = args.model_extra or {}
+        async with audited(tool.name, "mcp", arguments) as audit:
+            try:
+                rendered, _ = await tool.run(service, tool.query.load(arguments))
+                return _result(rendered)
+            except ValidationError as exc:
+                audit["outcome"] = "invalid_request"
+                return _failure("invalid_request", validation_message(exc, tool.query, "arguments"))
+            except GatewayError as exc:
+                audit["outcome"] = exc.code
+                level = logging.WARNING if exc.status >= 500 else logging.INFO
+                return _failure(exc.code, exc.message, exc.detail, level=level)
+            except Exception:  # noqa: BLE001 - a tool fault is a result for the model, the traceback is for the log
+                audit["outcome"] = "internal_error"
+                log.exception("MCP tool %s failed unexpectedly", tool.name)
+                return _failure(
+                    "internal_error",
+                    "The gateway failed unexpectedly. Quote the request id to the operator.",
+                    level=logging.ERROR,
+                )
 
     call.__name__ = tool.name
     return call

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from gateway.errors import InvalidRequest
 from gateway.keys import PROCESS_SERVICE
+from gateway.web.audit import audited
 from gateway.web.errors import Handler
 from gateway.web.openapi import error_responses
 from gateway.web.tools import TOOLS, Tool
@@ -47,8 +48,9 @@ def load_query(schema: Schema, data: Any) -> dict[str, Any]:
 
 def rest_handler(tool: Tool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        query = load_query(tool.query, request.query)
-        rendered, headers = await tool.run(request.app[PROCESS_SERVICE], query)
+        async with audited(tool.name, "rest", request.query):
+            query = load_query(tool.query, request.query)
+            rendered, headers = await tool.run(request.app[PROCESS_SERVICE], query)
         return web.Response(body=rendered.body, content_type="application/json", headers=headers)
 
     handler.__name__ = tool.name

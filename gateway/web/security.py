@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from gateway.context import bound, caller_var
+from gateway.context import bound, caller_var, client_var
 from gateway.errors import InsufficientScope, RateLimited, Unauthorized
 from gateway.keys import (
     API_KEYS,
@@ -53,7 +53,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 await failures.retry_after(caller)
             raise
     request[CALLER] = caller
-    with bound(caller_var, caller):
+    principal = request.get(PRINCIPAL)
+    with bound(caller_var, caller), bound(client_var, principal.client_id if principal is not None else None):
         return await handler(request)
 
 

@@ -4,6 +4,7 @@ registration, PKCE, token, tools) as ChatGPT's and Claude's connectors do."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from urllib.parse import parse_qs, urlparse
@@ -107,9 +108,7 @@ def _oauth(gateway, simulator_tls, storage: MemoryStorage) -> OAuthClientProvide
 async def test_the_official_sdk_signs_in_and_calls_tools(gateway, simulator, simulator_tls, idp, mode) -> None:
     idp.auto_login = "alice"
     storage = MemoryStorage()
-    async with httpx2.AsyncClient(
-        auth=_oauth(gateway, simulator_tls, storage), verify=_trust(simulator_tls)
-    ) as http:
+    async with httpx2.AsyncClient(auth=_oauth(gateway, simulator_tls, storage), verify=_trust(simulator_tls)) as http:
         async with Client(
             streamable_http_client(f"http://127.0.0.1:{gateway.port}/mcp", http_client=http), mode=mode
         ) as client:
@@ -238,3 +237,18 @@ async def test_the_rate_limiter_counts_per_user(aiohttp_client, gateway_env, sim
     bob = idp.access_token(simulator.root, "bob", f"{PUBLIC}/mcp", "baw.read", "c")
     assert [(await _lookup(client, alice)).status for _ in range(4)] == [200, 200, 200, 429]
     assert (await _lookup(client, bob)).status == 200  # another user, another allowance
+
+
+async def test_every_tool_call_leaves_one_audit_line_naming_the_user_never_a_token(gateway, simulator, idp, caplog):
+    caplog.set_level(logging.INFO, "gateway.audit")
+    token = _token(idp, simulator)
+    assert (await _lookup(gateway, token)).status == 200
+    missing = await gateway.get("/baw/task?task_id=424242", headers={"Authorization": f"Bearer {token}"})
+    assert missing.status == 404
+    lines = [record for record in caplog.records if record.name == "gateway.audit"]
+    assert [(r.tool, r.outcome, r.ids) for r in lines] == [
+        ("get_process_status", "ok", {"process_id": "23972"}),
+        ("get_task", "not_found", {"task_id": "424242"}),
+    ]
+    assert {(r.caller, r.client_id, r.surface) for r in lines} == {(f"user:{simulator.root}#alice", "client-x", "rest")}
+    assert token not in caplog.text
