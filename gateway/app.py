@@ -101,6 +101,7 @@ def create_app(
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.on_startup.append(wire_services)
+    app.on_startup.append(describe_oauth)
     app.on_startup.append(warn_if_open)
 
     add_routes(app)
@@ -244,6 +245,15 @@ async def wire_services(app: web.Application) -> None:
         failure_ttl_s=settings.cache_failure_ttl_s,
         lock_s=settings.baw_timeout_s + 1,
     )
+
+
+async def describe_oauth(app: web.Application) -> None:
+    """Once the issuer's metadata is known (at start), the OpenAPI document declares its sign-in flow too."""
+    issuer = app.get(OAUTH_ISSUER)
+    if issuer is not None and issuer.metadata:
+        app[OPENAPI_DOCUMENT] = plugin.encode(build_openapi(app.router, app[SETTINGS], issuer.metadata))
+    elif issuer is not None:
+        log.warning("the issuer's metadata is not known yet: the OpenAPI document declares no OAuth flow")
 
 
 async def warn_if_open(app: web.Application) -> None:

@@ -48,7 +48,11 @@ def _schema_name(schema: Any) -> str:
     return name.removesuffix("Schema") or name
 
 
-def build_openapi(router: web.UrlDispatcher, settings: Settings) -> dict[str, Any]:
+def build_openapi(
+    router: web.UrlDispatcher, settings: Settings, issuer_metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`issuer_metadata`: the OAuth issuer's (RFC 8414) metadata, when hosts sign users in; the document then
+    declares its authorization-code flow beside the bearer keys, for GPT Actions and Copilot API plugins."""
     plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="BAW Gateway",
@@ -59,22 +63,45 @@ def build_openapi(router: web.UrlDispatcher, settings: Settings) -> dict[str, An
         info={"description": "Read-only lookups of IBM Business Automation Workflow process instances and tasks."},
     )
     spec.components.schema("Error", schema=ErrorSchema)
-    protected = settings.api_keys is not None
-    if protected:
+    schemes: list[dict[str, list[str]]] = []
+    if settings.api_keys is not None:
         spec.components.security_scheme(
             "bearerKey", {"type": "http", "scheme": "bearer", "description": "A key from GATEWAY_API_KEYS."}
         )
+        schemes.append({"bearerKey": []})
+    flow = _authorization_code(issuer_metadata, settings) if issuer_metadata else None
+    if flow is not None:
+        spec.components.security_scheme(
+            "oauth",
+            {"type": "oauth2", "description": "Sign in at the gateway's OAuth issuer.", "flows": flow},
+        )
+        schemes.append({"oauth": list(settings.oauth_scopes)})
+    protected = bool(schemes)
     for route in router.routes():
         annotations = getattr(route.handler, "__apispec__", None)
         if annotations is None or route.method == "HEAD":
             continue
         operation = _operation(annotations, plugin)
         if protected:
-            operation["security"] = [{"bearerKey": []}]
+            operation["security"] = schemes  # any one of them
             operation["responses"].setdefault("401", _response(401, {"description": _ERROR_DESCRIPTIONS[401]}))
             operation["responses"].setdefault("429", _response(429, {"description": _ERROR_DESCRIPTIONS[429]}))
         spec.path(path=route.resource.canonical, operations={route.method.lower(): operation})
     return spec.to_dict()
+
+
+def _authorization_code(metadata: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    authorize, token = metadata.get("authorization_endpoint"), metadata.get("token_endpoint")
+    if not isinstance(authorize, str) or not isinstance(token, str):
+        return None
+    flow: dict[str, Any] = {
+        "authorizationUrl": authorize,
+        "tokenUrl": token,
+        "scopes": {scope: "Read BAW process instances and tasks." for scope in settings.oauth_scopes},
+    }
+    if isinstance(metadata.get("token_endpoint"), str):
+        flow["refreshUrl"] = token
+    return {"authorizationCode": flow}
 
 
 def _operation(annotations: dict[str, Any], plugin: MarshmallowPlugin) -> dict[str, Any]:

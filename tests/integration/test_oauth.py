@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from openapi_spec_validator import validate
 
 from gateway.app import create_app
 from gateway.config import load_settings
@@ -252,3 +253,17 @@ async def test_every_tool_call_leaves_one_audit_line_naming_the_user_never_a_tok
     ]
     assert {(r.caller, r.client_id, r.surface) for r in lines} == {(f"user:{simulator.root}#alice", "client-x", "rest")}
     assert token not in caplog.text
+
+
+async def test_the_openapi_document_declares_the_oauth_flow_beside_the_keys(gateway, simulator) -> None:
+    document = await (await gateway.get("/openapi.json")).json()
+    validate(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["oauth"]["flows"]["authorizationCode"] == {
+        "authorizationUrl": f"{simulator.root}/oauth/authorize",
+        "tokenUrl": f"{simulator.root}/oauth/token",
+        "refreshUrl": f"{simulator.root}/oauth/token",
+        "scopes": {"baw.read": "Read BAW process instances and tasks."},
+    }
+    operation = document["paths"]["/baw/process-status"]["get"]
+    assert operation["security"] == [{"bearerKey": []}, {"oauth": ["baw.read"]}]
