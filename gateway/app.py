@@ -24,6 +24,7 @@ from gateway.keys import (
     BAW_TRUST,
     CLOCK,
     CREDENTIALS,
+    FACADE,
     LIFECYCLE,
     MCP_SESSIONS,
     METRICS,
@@ -39,14 +40,17 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.oauth.issuer import Issuer
+from gateway.oauth.signing import SigningKey
 from gateway.service import ProcessService
 from gateway.shared.cache import SharedCache
+from gateway.shared.flows import FlowStore
 from gateway.shared.limits import Limiter
 from gateway.shared.link import SharedState, redis_client
-from gateway.tls import RotatingTrust
-from gateway.web import discovery, mcp, ops, plugin, rest
+from gateway.tls import RotatingTrust, client_ssl_context
+from gateway.web import discovery, facade, mcp, ops, plugin, rest
 from gateway.web.access import ApiKeys
 from gateway.web.errors import error_middleware, request_id_middleware
+from gateway.web.facade import Facade
 from gateway.web.limits import deadline_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
@@ -112,6 +116,7 @@ def create_app(
 
 def add_routes(app: web.Application) -> None:
     discovery.add_routes(app)
+    facade.add_routes(app)
     rest.add_routes(app)
     mcp.add_routes(app, app[SETTINGS])
     plugin.add_routes(app)
@@ -137,8 +142,9 @@ async def shared_state(app: web.Application) -> AsyncIterator[None]:
 
 
 async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
-    """With GATEWAY_OAUTH_ISSUER: the issuer's keys, fetched at start (bounded) and renewed in the background,
-    over a session of its own (its own trust: GATEWAY_OAUTH_CA_BUNDLE, else the system store)."""
+    """With GATEWAY_OAUTH_ISSUER: the issuer's keys, fetched at start (bounded) and renewed in the background, over
+    a session of its own (its own trust: GATEWAY_OAUTH_CA_BUNDLE, else the system store). With the façade the
+    gateway is the issuer: its own key is trusted as is, and the upstream IdP's keys are the ones renewed."""
     settings = app[SETTINGS]
     if settings.oauth_issuer is None:
         yield
@@ -152,11 +158,28 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
             session,
             ca_bundle=settings.oauth_ca_bundle,
         )
+        renewed = issuer
+        if settings.oauth_proxy_upstream_issuer is not None:
+            renewed = Issuer(
+                settings.oauth_proxy_upstream_issuer,
+                (settings.oauth_proxy_client_id or "",),
+                (),
+                session,
+                ca_bundle=settings.oauth_ca_bundle,
+            )
+            store = FlowStore(clock=app[CLOCK])
+            if SHARED_STATE in app:
+                store.attach(app[SHARED_STATE])
+            trust = client_ssl_context(settings.oauth_ca_bundle) if settings.oauth_ca_bundle else True
+            facade = app[FACADE] = Facade(
+                settings, SigningKey(settings.oauth_proxy_signing_key), renewed, store, session, trust
+            )
+            issuer.trust(facade.metadata(), [facade.signing.jwk])
         try:
-            await asyncio.wait_for(issuer.refresh(), 10)
+            await asyncio.wait_for(renewed.refresh(), 10)
         except (GatewayError, TimeoutError) as exc:
             log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
-        renewal = asyncio.create_task(issuer.run(), name="oauth-key-renewal")
+        renewal = asyncio.create_task(renewed.run(), name="oauth-key-renewal")
         renewal.add_done_callback(_report_death)
         app[BACKGROUND_TASKS]["oauth_key_renewal"] = renewal
         yield

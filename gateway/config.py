@@ -30,6 +30,7 @@ SECRET_NAMES = (
     "GATEWAY_API_KEYS",
     "PLUGIN_VERIFICATION_TOKEN",
     "GATEWAY_REDIS_PASSWORD",
+    "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
 )
 DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -110,6 +111,14 @@ class Settings:
     oauth_audiences: tuple[str, ...] = ()  # default: the canonical MCP URL and the public URL (REST face)
     oauth_scopes: tuple[str, ...] = ("baw.read",)
     oauth_ca_bundle: Path | None = None
+    # The authorization-server façade, for IdPs without dynamic registration (Entra ID, IBM IM, …)
+    oauth_proxy_upstream_issuer: str | None = None
+    oauth_proxy_client_id: str | None = None
+    oauth_proxy_client_secret: Secret | None = None
+    oauth_proxy_scopes: tuple[str, ...] = ("openid",)
+    oauth_proxy_signing_key: Path | None = None
+    oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    oauth_token_lifetime_s: float = 600.0
     redis_url: Secret | None = None  # the URL may hold a password: shown masked
     redis_password: Secret | None = None
     redis_ca_bundle: Path | None = None
@@ -169,6 +178,13 @@ _ENV_NAMES = {
     "oauth_audiences": "GATEWAY_OAUTH_AUDIENCE",
     "oauth_scopes": "GATEWAY_OAUTH_SCOPES",
     "oauth_ca_bundle": "GATEWAY_OAUTH_CA_BUNDLE",
+    "oauth_proxy_upstream_issuer": "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER",
+    "oauth_proxy_client_id": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",
+    "oauth_proxy_client_secret": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
+    "oauth_proxy_scopes": "GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES",
+    "oauth_proxy_signing_key": "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
+    "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
+    "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
     "redis_url": "GATEWAY_REDIS_URL",
     "redis_password": "GATEWAY_REDIS_PASSWORD",
     "redis_ca_bundle": "GATEWAY_REDIS_CA_BUNDLE",
@@ -276,6 +292,51 @@ def _words(separators: str) -> Callable[[str], tuple[str, ...]]:
         return words
 
     return parse
+
+
+def _oauth_issuer(r: _Reader, public_url: URL) -> str | None:
+    """The issuer whose tokens are accepted: GATEWAY_OAUTH_ISSUER, or the gateway itself when it runs the façade."""
+    facade = r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER") is not None
+    issuer = r.text("GATEWAY_OAUTH_ISSUER") if r.url("GATEWAY_OAUTH_ISSUER", https=True) else None
+    if facade:
+        if issuer is not None and issuer != str(public_url):
+            r.problems.append(
+                "with GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER the gateway is the issuer: unset GATEWAY_OAUTH_ISSUER"
+            )
+        for name in ("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",):
+            if r.text(name) is None:
+                r.problems.append(f"GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER needs {name}")
+        return str(public_url)
+    return issuer
+
+
+def _exact_https(r: _Reader, name: str) -> str | None:
+    """An https URL kept exactly as written (an issuer identifier: a trailing slash matters)."""
+    return r.text(name) if r.url(name, https=True) else None
+
+
+def _readable(r: _Reader, name: str) -> Path | None:
+    raw = r.text(name)
+    if raw is None:
+        return None
+    try:
+        Path(raw).read_bytes()
+    except OSError as exc:
+        r.problems.append(f"{name}={raw!r} cannot be read: {exc.strerror}")
+        return None
+    return Path(raw)
+
+
+def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`id=https://a/cb https://b/cb;id2=...`: clients registered by the operator, with their exact redirect URIs."""
+    clients = []
+    for entry in (part.strip() for part in raw.split(";") if part.strip()):
+        client_id, _, uris = entry.partition("=")
+        redirects = tuple(uris.split())
+        if not client_id.strip() or not redirects or not all(URL(uri).scheme in ("https", "http") for uri in redirects):
+            raise ValueError(raw)
+        clients.append((client_id.strip(), redirects))
+    return tuple(clients)
 
 
 def _redis_url(r: _Reader) -> Secret | None:
@@ -447,7 +508,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
         ),
         docs=r.parsed("GATEWAY_DOCS", True, _switch, "on or off"),
-        oauth_issuer=r.text("GATEWAY_OAUTH_ISSUER") if r.url("GATEWAY_OAUTH_ISSUER", https=True) else None,
+        oauth_issuer=_oauth_issuer(r, public_url),
         oauth_audiences=r.parsed(
             "GATEWAY_OAUTH_AUDIENCE",
             (f"{public_url}/mcp", str(public_url)),
@@ -456,6 +517,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         oauth_scopes=r.parsed("GATEWAY_OAUTH_SCOPES", ("baw.read",), _words(" ,"), "scope names"),
         oauth_ca_bundle=_ca_bundle(r, "GATEWAY_OAUTH_CA_BUNDLE"),
+        oauth_proxy_upstream_issuer=(
+            r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER")
+            if r.url("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER", https=True)
+            else None
+        ),
+        oauth_proxy_client_id=r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID"),
+        oauth_proxy_client_secret=r.secret("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET"),
+        oauth_proxy_scopes=r.parsed("GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES", ("openid",), _words(" ,"), "scope names"),
+        oauth_proxy_signing_key=_readable(r, "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"),
+        oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
+        oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
         redis_url=_redis_url(r),
         redis_password=r.secret("GATEWAY_REDIS_PASSWORD"),
         redis_ca_bundle=_ca_bundle(r, "GATEWAY_REDIS_CA_BUNDLE"),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.shared.sessions import SessionTable
     from gateway.tls import RotatingTrust
     from gateway.web.access import ApiKeys
+    from gateway.web.facade import Facade
 
 
 @dataclass
@@ -74,6 +75,7 @@ PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")
 MCP_SESSIONS: web.AppKey[SessionTable] = web.AppKey("mcp_sessions")
 SHARED_STATE: web.AppKey[SharedState] = web.AppKey("shared_state")  # cluster mode only (GATEWAY_REDIS_URL)
 OAUTH_ISSUER: web.AppKey[Issuer] = web.AppKey("oauth_issuer")  # only with GATEWAY_OAUTH_ISSUER
+FACADE: web.AppKey[Facade] = web.AppKey("oauth_facade")  # only with GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
 RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
 AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address

@@ -87,6 +87,11 @@ class Issuer:
     def ready(self) -> bool:
         return bool(self._keys)
 
+    def trust(self, metadata: dict[str, Any], jwks: list[dict[str, Any]]) -> None:
+        """Keys known without fetching: the gateway's own, when it is the issuer (the façade)."""
+        self.metadata = metadata
+        self._keys = {str(raw["kid"]): jwt.PyJWK(raw) for raw in jwks}
+
     # ------------------------------------------------------------------ fetching
 
     async def _json(self, url: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class IdentityProvider:
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=lambda: {"jwks": 0, "token": 0, "authorize": 0})
     down: bool = False  # every endpoint answers 503
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # CIMD documents a test publishes
 
     def rotate(self) -> None:
         """A new signing key; the old one is dropped from the JWKS at once."""
@@ -214,16 +215,25 @@ async def token(request: web.Request) -> web.Response:
     refresh = secrets.token_urlsafe(32)
     idp.refresh_tokens[refresh] = flow
     access = idp.access_token(issuer, flow["user"], audience, flow["scope"], flow["client_id"])
-    return web.json_response(
-        {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": int(idp.token_lifetime_s),
-            "refresh_token": refresh,
-            "scope": flow["scope"],
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    answer = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": int(idp.token_lifetime_s),
+        "refresh_token": refresh,
+        "scope": flow["scope"],
+    }
+    if "openid" in flow["scope"].split():  # OIDC: who signed in, for the client that asked
+        now = int(time.time())
+        answer["id_token"] = idp.sign(
+            {"iss": issuer, "sub": flow["user"], "aud": flow["client_id"], "iat": now, "exp": now + 300}
+        )
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+
+async def client_document(request: web.Request) -> web.Response:
+    """Client ID metadata documents (CIMD) hosted here for tests: `documents[name]` served at its https URL."""
+    document = request.app[IDP].documents.get(request.match_info["name"])
+    return web.json_response(document) if document is not None else web.Response(status=404)
 
 
 def add_routes(app: web.Application, idp: IdentityProvider) -> None:
@@ -234,3 +244,4 @@ def add_routes(app: web.Application, idp: IdentityProvider) -> None:
     app.router.add_route("GET", "/oauth/authorize", authorize)
     app.router.add_route("POST", "/oauth/authorize", authorize)
     app.router.add_post("/oauth/token", token)
+    app.router.add_get("/_simulator/clients/{name}", client_document)

@@ -1,0 +1,54 @@
+"""The façade's own signing key and the tokens it issues (its users' access tokens, for this gateway only)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+log = logging.getLogger(__name__)
+
+
+class SigningKey:
+    """ES256 (P-256). From GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE (PEM) so every replica signs alike; without it a key
+    is made at start, which is right for one replica only (tokens die with the process)."""
+
+    def __init__(self, path: Path | None) -> None:
+        if path is not None:
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise ValueError("the signing key must be an EC P-256 private key (PEM)")
+            self._key = loaded
+        else:
+            log.warning("GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE is not set: a signing key was made for this process only")
+            self._key = ec.generate_private_key(ec.SECP256R1())
+        public = jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        der = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.kid = hashlib.sha256(der).hexdigest()[:16]  # the same key gives the same id on every replica
+        self.jwk: dict[str, Any] = {**public, "kid": self.kid, "use": "sig", "alg": "ES256"}
+
+    def issue(
+        self, issuer: str, subject: str, audience: str, scope: str, client_id: str, lifetime_s: float, **extra: Any
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + int(lifetime_s),
+            "scope": scope,
+            "client_id": client_id,
+            "jti": secrets.token_hex(12),
+        }
+        return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
