@@ -39,7 +39,7 @@ from gateway.keys import (
     Lifecycle,
 )
 from gateway.metrics import Metrics
-from gateway.oauth.issuer import Issuer
+from gateway.oauth.issuer import Introspection, Issuer
 from gateway.oauth.signing import SigningKey
 from gateway.service import ProcessService
 from gateway.shared.cache import SharedCache
@@ -151,12 +151,22 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
         return
     timeout = aiohttp.ClientTimeout(total=10, connect=5)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+        introspection = (
+            Introspection(
+                settings.oauth_introspection_url,
+                settings.oauth_introspection_client_id or "",
+                settings.oauth_introspection_client_secret,
+            )
+            if settings.oauth_introspection_url
+            else None
+        )
         issuer = app[OAUTH_ISSUER] = Issuer(
             settings.oauth_issuer,
             settings.oauth_audiences,
             settings.oauth_scopes,
             session,
             ca_bundle=settings.oauth_ca_bundle,
+            introspection=introspection,
         )
         renewed = issuer
         if settings.oauth_proxy_upstream_issuer is not None:

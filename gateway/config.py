@@ -31,6 +31,7 @@ SECRET_NAMES = (
     "PLUGIN_VERIFICATION_TOKEN",
     "GATEWAY_REDIS_PASSWORD",
     "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
+    "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
 )
 DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -111,6 +112,9 @@ class Settings:
     oauth_audiences: tuple[str, ...] = ()  # default: the canonical MCP URL and the public URL (REST face)
     oauth_scopes: tuple[str, ...] = ("baw.read",)
     oauth_ca_bundle: Path | None = None
+    oauth_introspection_url: str | None = None  # RFC 7662, for opaque access tokens
+    oauth_introspection_client_id: str | None = None
+    oauth_introspection_client_secret: Secret | None = None
     # The authorization-server façade, for IdPs without dynamic registration (Entra ID, IBM IM, …)
     oauth_proxy_upstream_issuer: str | None = None
     oauth_proxy_client_id: str | None = None
@@ -178,6 +182,9 @@ _ENV_NAMES = {
     "oauth_audiences": "GATEWAY_OAUTH_AUDIENCE",
     "oauth_scopes": "GATEWAY_OAUTH_SCOPES",
     "oauth_ca_bundle": "GATEWAY_OAUTH_CA_BUNDLE",
+    "oauth_introspection_url": "GATEWAY_OAUTH_INTROSPECTION_URL",
+    "oauth_introspection_client_id": "GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID",
+    "oauth_introspection_client_secret": "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
     "oauth_proxy_upstream_issuer": "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER",
     "oauth_proxy_client_id": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",
     "oauth_proxy_client_secret": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
@@ -517,11 +524,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         oauth_scopes=r.parsed("GATEWAY_OAUTH_SCOPES", ("baw.read",), _words(" ,"), "scope names"),
         oauth_ca_bundle=_ca_bundle(r, "GATEWAY_OAUTH_CA_BUNDLE"),
-        oauth_proxy_upstream_issuer=(
-            r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER")
-            if r.url("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER", https=True)
-            else None
-        ),
+        oauth_introspection_url=_exact_https(r, "GATEWAY_OAUTH_INTROSPECTION_URL"),
+        oauth_introspection_client_id=r.text("GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID"),
+        oauth_introspection_client_secret=r.secret("GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET"),
+        oauth_proxy_upstream_issuer=_exact_https(r, "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER"),
         oauth_proxy_client_id=r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID"),
         oauth_proxy_client_secret=r.secret("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET"),
         oauth_proxy_scopes=r.parsed("GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES", ("openid",), _words(" ,"), "scope names"),

@@ -13,6 +13,8 @@ Verification (PyJWT, no crypto of our own): RS256, ES256 or EdDSA only (`none` a
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import random
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 import aiohttp
 import jwt
+from cachetools import TTLCache
 from yarl import URL
 
 from gateway.errors import BawUnavailable, GatewayError
@@ -61,6 +64,15 @@ class Principal:
         return f"user:{self.issuer}#{self.subject}"
 
 
+@dataclass(frozen=True)
+class Introspection:
+    """RFC 7662, for issuers whose access tokens are opaque: the endpoint and the gateway's client credentials."""
+
+    url: str
+    client_id: str
+    client_secret: Any  # a Secret, read at each call (rotation without restart)
+
+
 class Issuer:
     def __init__(
         self,
@@ -72,7 +84,14 @@ class Issuer:
         ca_bundle: Any = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        introspection: Introspection | None = None,
     ) -> None:
+        self._introspection = introspection
+        # Introspected tokens, by their SHA-256: a few seconds to a minute, so a conversation's tool calls do
+        # not each cost the issuer a call. Bounded like every table.
+        self._introspected: TTLCache[str, tuple[float, Principal | None]] = TTLCache(
+            maxsize=10_000, ttl=60, timer=monotonic
+        )
         self.issuer = issuer
         self._audiences, self._required = audiences, required_scopes
         self._session = session
@@ -196,6 +215,8 @@ class Issuer:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
+            if self._introspection is not None:
+                return await self._introspect(token)
             raise InvalidToken(f"not a JWT ({exc})") from None
         algorithm, kid = header.get("alg"), str(header.get("kid", ""))
         if algorithm not in ALGORITHMS:
@@ -222,6 +243,9 @@ class Issuer:
         missing = tuple(scope for scope in self._required if scope not in scopes)
         if missing:
             raise MissingScope(missing)
+        return self._principal(claims, scopes)
+
+    def _principal(self, claims: dict[str, Any], scopes: frozenset[str]) -> Principal:
         client = claims.get("client_id") or claims.get("azp")
         return Principal(
             issuer=self.issuer,
@@ -231,9 +255,61 @@ class Issuer:
             expires_at=float(claims["exp"]),
         )
 
+    async def _post_introspection(self, token: str) -> dict[str, Any]:
+        introspection = self._introspection
+        assert introspection is not None
+        credentials = f"{introspection.client_id}:{introspection.client_secret.read()}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
+        form = {"token": token, "token_type_hint": "access_token"}
+        try:
+            async with self._session.post(
+                introspection.url, data=form, headers=headers, ssl=self._ssl, allow_redirects=False
+            ) as response:
+                if response.status != 200:
+                    raise _unavailable(f"{introspection.url} answered HTTP {response.status}")
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            raise _unavailable(f"{introspection.url}: {type(exc).__name__}") from None
+        if not isinstance(answer, dict):
+            raise _unavailable(f"{introspection.url} answered JSON that is not an object")
+        return answer
+
+    async def _introspect(self, token: str) -> Principal:
+        """An opaque token: RFC 7662 at the issuer, the answer kept briefly (never past the token's expiry)."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._introspected.get(key)
+        if cached is not None and cached[0] > self._clock():
+            if cached[1] is None:
+                raise InvalidToken("the issuer says the token is not active")
+            return cached[1]
+        claims = await self._post_introspection(token)
+        now = self._clock()
+        if claims.get("active") is not True or not isinstance(claims.get("sub"), str):
+            self._introspected[key] = (now + 10, None)
+            raise InvalidToken("the issuer says the token is not active")
+        expires = float(claims["exp"]) if isinstance(claims.get("exp"), (int, float)) else now + 60
+        if expires <= now - LEEWAY_S:
+            raise InvalidToken("the token has expired")
+        if claims.get("iss", self.issuer) != self.issuer:
+            raise InvalidToken("the token names another issuer")
+        if "aud" in claims and not _audiences(claims) & set(self._audiences):
+            raise InvalidToken("the token is for another audience")
+        scopes = _scopes(claims)
+        missing = tuple(scope for scope in self._required if scope not in scopes)
+        if missing:
+            raise MissingScope(missing)
+        principal = self._principal({**claims, "exp": expires}, scopes)
+        self._introspected[key] = (min(expires, now + 60), principal)
+        return principal
+
 
 def _unavailable(detail: str) -> BawUnavailable:
     return BawUnavailable("The sign-in service cannot be used right now; try again later.", detail=detail)
+
+
+def _audiences(claims: dict[str, Any]) -> set[str]:
+    aud = claims.get("aud")
+    return {aud} if isinstance(aud, str) else {str(a) for a in aud} if isinstance(aud, list) else set()
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:

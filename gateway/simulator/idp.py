@@ -42,6 +42,8 @@ class IdentityProvider:
     calls: dict[str, int] = field(default_factory=lambda: {"jwks": 0, "token": 0, "authorize": 0})
     down: bool = False  # every endpoint answers 503
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # CIMD documents a test publishes
+    opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque access tokens -> their claims
+    introspection_client: tuple[str, str] = ("gateway-introspection", "introspection-secret")
 
     def rotate(self) -> None:
         """A new signing key; the old one is dropped from the JWKS at once."""
@@ -236,6 +238,20 @@ async def client_document(request: web.Request) -> web.Response:
     return web.json_response(document) if document is not None else web.Response(status=404)
 
 
+async def introspect(request: web.Request) -> web.Response:
+    """RFC 7662 for the opaque tokens a test minted (`opaque`), for the client `introspection_client` only."""
+    if (down := _guard(request, "introspect")) is not None:
+        return down
+    idp = request.app[IDP]
+    expected = "Basic " + base64.b64encode(":".join(idp.introspection_client).encode()).decode()
+    if request.headers.get("Authorization") != expected:
+        return _error("invalid_client", "introspection needs the registered client", 401)
+    claims = idp.opaque.get(str((await request.post()).get("token", "")))
+    if claims is None or claims.get("exp", 0) < time.time():
+        return web.json_response({"active": False})
+    return web.json_response({"active": True, **claims})
+
+
 def add_routes(app: web.Application, idp: IdentityProvider) -> None:
     app[IDP] = idp
     app.router.add_get("/.well-known/oauth-authorization-server", metadata)
@@ -245,3 +261,4 @@ def add_routes(app: web.Application, idp: IdentityProvider) -> None:
     app.router.add_route("POST", "/oauth/authorize", authorize)
     app.router.add_post("/oauth/token", token)
     app.router.add_get("/_simulator/clients/{name}", client_document)
+    app.router.add_post("/oauth/introspect", introspect)

@@ -267,3 +267,24 @@ async def test_the_openapi_document_declares_the_oauth_flow_beside_the_keys(gate
     }
     operation = document["paths"]["/baw/process-status"]["get"]
     assert operation["security"] == [{"bearerKey": []}, {"oauth": ["baw.read"]}]
+
+
+async def test_opaque_tokens_are_introspected_and_the_answer_kept_briefly(
+    aiohttp_client, gateway_env, simulator, idp
+) -> None:
+    env = {
+        **gateway_env,
+        "GATEWAY_OAUTH_INTROSPECTION_URL": f"{simulator.root}/oauth/introspect",
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID": "gateway-introspection",
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET": "introspection-secret",
+    }
+    client = await aiohttp_client(create_app(load_settings(env)))
+    now = int(time.time())
+    claims = {"iss": simulator.root, "sub": "bob", "aud": f"{PUBLIC}/mcp", "exp": now + 300, "scope": "baw.read"}
+    idp.opaque["opaque-token-bob"] = claims
+    idp.opaque["opaque-token-other"] = {**claims, "aud": "https://other.example.com"}
+    for _ in range(3):
+        assert (await _lookup(client, "opaque-token-bob")).status == 200
+    assert idp.calls["introspect"] == 1  # one call for three requests
+    assert (await _lookup(client, "opaque-token-other")).status == 401
+    assert (await _lookup(client, "opaque-token-unknown")).status == 401
