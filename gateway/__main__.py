@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
     demo.add_argument("--simulator-port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))
     demo.add_argument(
+        "--oauth",
+        action="store_true",
+        help="hosts sign users in: the simulator's identity provider is the OAuth issuer (users alice, bob)",
+    )
+    demo.add_argument(
         "--replicas",
         type=int,
         default=1,
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _run(_simulate(args.host, args.port, args.ca_dir))
     if args.command == "demo":
-        return _run(_demo(args.simulator_port, args.replicas))
+        return _run(_demo(args.simulator_port, args.replicas, args.oauth))
     try:
         settings = load_settings(_openapi_env() if args.command == "openapi" else None)
     except ConfigError as exc:
@@ -142,7 +147,10 @@ async def _simulate(host: str, port: int, ca_dir: Path) -> None:
         await runner.cleanup()
 
 
-async def _demo(simulator_port: int, replicas: int = 1) -> None:
+DEMO_KEY = "demo-key-for-curl"
+
+
+async def _demo(simulator_port: int, replicas: int = 1, oauth: bool = False) -> None:
     from gateway.simulator.seed import SAMPLES  # noqa: PLC0415 - optional extra
     from gateway.simulator.server import SimulatorConfig, create_simulator_app  # noqa: PLC0415
     from gateway.simulator.tls import generate_tls  # noqa: PLC0415
@@ -162,6 +170,12 @@ async def _demo(simulator_port: int, replicas: int = 1) -> None:
             "GATEWAY_DRAIN_S": "0",  # nothing routes to a demo: Ctrl-C stops it at once
             **{k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))},
         }
+        if oauth:  # /mcp and /baw need a signed-in user (or, for curl, the demo key)
+            env |= {
+                "GATEWAY_OAUTH_ISSUER": f"https://127.0.0.1:{simulator_port}",
+                "GATEWAY_OAUTH_CA_BUNDLE": str(tls.ca_bundle),
+                "GATEWAY_API_KEYS": DEMO_KEY,
+            }
         try:
             settings = load_settings(env)
         except ConfigError as exc:
@@ -172,11 +186,12 @@ async def _demo(simulator_port: int, replicas: int = 1) -> None:
             create_simulator_app(sim), "127.0.0.1", simulator_port, ssl_context=tls.server_context
         )
         try:
+            ca = tls.ca_bundle if oauth else None
+            printed = lambda: _print_demo(settings, SAMPLES, simulator_port, ca)  # noqa: E731
             if replicas > 1:
-                printed = lambda: _print_demo(settings, SAMPLES, simulator_port)  # noqa: E731
                 await _cluster_demo(env, settings, replicas, Path(directory), printed)
             else:
-                await serve(create_app(settings), settings, lambda: _print_demo(settings, SAMPLES, simulator_port))
+                await serve(create_app(settings), settings, printed)
         finally:
             await simulator.cleanup()
 
@@ -225,8 +240,11 @@ _MCP_INITIALIZE = json.dumps(
 )
 
 
-def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: int) -> None:
+def _print_demo(
+    settings: Settings, samples: Mapping[str, str], simulator_port: int, oauth_ca: Path | None = None
+) -> None:
     base = str(settings.public_url)
+    key = f"-H 'Authorization: Bearer {DEMO_KEY}' " if oauth_ca is not None else ""
     lines = [
         "",
         f"baw-gateway demo: gateway {base}, BAW simulator https://localhost:{simulator_port}",
@@ -235,24 +253,33 @@ def _print_demo(settings: Settings, samples: Mapping[str, str], simulator_port: 
         "Try:",
     ]
     for piid, what in samples.items():
-        lines.append(f"  curl -s '{base}/baw/process-status?process_id={piid}'   # {what}")
+        lines.append(f"  curl -s {key}'{base}/baw/process-status?process_id={piid}'   # {what}")
     lines += [
-        f"  curl -s '{base}/baw/process-status?process_id=999999'   # not found",
-        f"  curl -s '{base}/baw/process-status?process_id=abc'   # invalid id",
-        f"  curl -s '{base}/baw/process-tasks?process_id=23972&state=all'   # every task of an instance, paged",
-        f"  curl -s '{base}/baw/task?task_id=189489'   # one task (variables only with include_variables=true)",
-        f"  curl -s '{base}/baw/process-failure?process_id=881'   # why an instance failed",
-        f"  curl -s '{base}/baw/processes?status=active'   # search when the id is unknown",
-        f"  curl -s '{base}/baw/process-overview'   # counts per status",
-        f"  curl -s -X POST '{base}/mcp' -H 'Content-Type: application/json' "
+        f"  curl -s {key}'{base}/baw/process-status?process_id=999999'   # not found",
+        f"  curl -s {key}'{base}/baw/process-status?process_id=abc'   # invalid id",
+        f"  curl -s {key}'{base}/baw/process-tasks?process_id=23972&state=all'   # every task of an instance, paged",
+        f"  curl -s {key}'{base}/baw/task?task_id=189489'   # one task (variables only with include_variables=true)",
+        f"  curl -s {key}'{base}/baw/process-failure?process_id=881'   # why an instance failed",
+        f"  curl -s {key}'{base}/baw/processes?status=active'   # search when the id is unknown",
+        f"  curl -s {key}'{base}/baw/process-apps'   # the process apps and the acronyms search filters by",
+        f"  curl -s {key}'{base}/baw/process-overview'   # counts per status",
+        f"  curl -s -X POST {key}'{base}/mcp' -H 'Content-Type: application/json' "
         "-H 'Accept: application/json, text/event-stream' -d '" + _MCP_INITIALIZE + "'   # MCP handshake",
         f"  curl -s '{base}/.well-known/ai-plugin.json'",
         f"  curl -s '{base}/openapi.json'",
         f"  open {base}/docs in a browser (Swagger UI)",
         "",
-        "Stop with Ctrl-C.",
-        "",
     ]
+    if oauth_ca is not None:
+        lines += [
+            "Sign in with an MCP client (OAuth: discovery, registration, PKCE, against the simulator's IdP):",
+            f"  NODE_EXTRA_CA_CERTS={oauth_ca} npx @modelcontextprotocol/inspector",
+            f"  then connect to {base}/mcp (Streamable HTTP) and sign in as alice / alice-password (or bob).",
+            "",
+        ]
+    else:
+        lines += ["Hosts signing users in with OAuth: .venv/bin/baw-gateway demo --oauth", ""]
+    lines += ["Stop with Ctrl-C.", ""]
     print("\n".join(lines), flush=True)
 
 
