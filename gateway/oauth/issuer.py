@@ -36,6 +36,7 @@ ALGORITHMS = ("RS256", "ES256", "EdDSA")
 LEEWAY_S = 30
 REFRESH_EVERY_S = 600.0
 UNKNOWN_KID_REFRESH_S = 30.0
+VERIFIED_TTL_S = 60.0
 _BODY_LIMIT = 256 * 1024
 
 
@@ -92,6 +93,10 @@ class Issuer:
         self._introspected: TTLCache[str, tuple[float, Principal | None]] = TTLCache(
             maxsize=10_000, ttl=60, timer=monotonic
         )
+        # Tokens verified moments ago, by their exact text: a host sends the same token with every call of a
+        # conversation, and a signature check per request costs more than the rest of a cached lookup. At most a
+        # minute, never past the token's expiry; bounded.
+        self._verified: TTLCache[str, Principal] = TTLCache(maxsize=5_000, ttl=VERIFIED_TTL_S, timer=monotonic)
         self.issuer = issuer
         self._audiences, self._required = audiences, required_scopes
         self._session = session
@@ -175,6 +180,8 @@ class Issuer:
                 keys[str(raw.get("kid", ""))] = key
         if not keys:
             raise _unavailable(f"{jwks_uri} holds no usable signing key")
+        if keys.keys() != self._keys.keys():
+            self._verified.clear()  # a key the issuer dropped vouches for no token from now on, cached or not
         self._keys = keys
         log.info("issuer keys renewed: %d signing key(s) from %s", len(keys), jwks_uri)
 
@@ -212,6 +219,14 @@ class Issuer:
 
     async def verify(self, token: str) -> Principal:
         """The principal a valid token names; InvalidToken or MissingScope otherwise."""
+        known = self._verified.get(token)
+        if known is not None and known.expires_at + LEEWAY_S > self._clock():
+            return known
+        principal = await self._verify(token)
+        self._verified[token] = principal
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import jwt
 import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
 from gateway.simulator.cluster import RedisServer, redis_server_binary  # noqa: E402
@@ -52,6 +54,13 @@ http {{
     location = /oauth2/token {{
       access_log {work}/token.log;
       return 200 '{{"access_token":"bench-token","token_type":"Bearer","expires_in":3600}}';
+    }}
+    # An OAuth issuer for the JWT row: its metadata and key set, written by the bench.
+    location = /.well-known/oauth-authorization-server {{
+      return 200 '{issuer_metadata}';
+    }}
+    location = /oauth/jwks {{
+      return 200 '{jwks}';
     }}
     location = /oauth2/token-short {{
       access_log {work}/token-short.log;
@@ -188,6 +197,17 @@ class Bench:
         self.processes: list[subprocess.Popen] = []
         self.baw_port = free_port()
         self.results: dict[str, object] = {"duration_s": duration, "connections": CONNECTIONS, "scenarios": {}}
+        # The OAuth issuer nginx plays for the JWT row: a key, its JWKS and its metadata.
+        self.issuer = f"https://127.0.0.1:{self.baw_port}"
+        self.issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.issuer_key.public_key(), as_dict=True)
+        self.jwks = {"keys": [{**public, "kid": "bench", "use": "sig"}]}
+        self.issuer_metadata = {
+            "issuer": self.issuer,
+            "jwks_uri": f"{self.issuer}/oauth/jwks",
+            "authorization_endpoint": f"{self.issuer}/authorize",
+            "token_endpoint": f"{self.issuer}/token",
+        }
 
     # ------------------------------------------------------------------ processes
 
@@ -207,6 +227,8 @@ class Bench:
                 short=SHORT_TOKEN_S,
                 process_body=PROCESS_BODY,
                 not_found_body=NOT_FOUND_BODY,
+                issuer_metadata=json.dumps(self.issuer_metadata),
+                jwks=json.dumps(self.jwks),
             )
         )
         self.processes.append(
@@ -292,7 +314,9 @@ class Bench:
         count = lambda name: len((self.work / name).read_bytes().splitlines())  # noqa: E731
         return count("process.log"), count(tokens)
 
-    def wrk(self, target: Target, *, unique: bool, duration: float | None = None) -> dict[str, float]:
+    def wrk(
+        self, target: Target, *, unique: bool, duration: float | None = None, header: str | None = None
+    ) -> dict[str, float]:
         script = self.work / "unique.lua"
         script.write_text(UNIQUE_IDS_LUA)
         path = "/baw/process-status?process_id=23972"
@@ -307,6 +331,8 @@ class Bench:
         ]
         if unique:
             args += ["-s", str(script)]
+        if header:
+            args += ["-H", header]
         baw_before, token_before = self.baw_calls()
         cpu_before = target.cpu_seconds()
         output = subprocess.run([*args, target.url + path], capture_output=True, text=True, check=True).stdout
@@ -386,6 +412,7 @@ class Bench:
         }
         scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
         scenarios["cluster"] = self.cluster()
+        scenarios["signed_in"] = self.signed_in()
         bounded = self.start_gateway("gateway-bounds", GATEWAY_CACHE_NOT_FOUND_TTL_S="600")
         scenarios["memory_bounds"] = asyncio.run(self.memory_bounds(bounded, scale=0.05 if self.smoke else 1.0))
         self.results["ratios"] = ratios(scenarios)
@@ -398,6 +425,34 @@ class Bench:
             chunk = self.wrk(target, unique=True, duration=max(2.0, self.duration))
             done += chunk["requests"]
         return {"lookups": done, "rss_mb": round(target.rss_mb("VmRSS"), 1), "peak_rss_mb": round(target.rss_mb(), 1)}
+
+    def signed_in(self) -> dict[str, dict[str, float]]:
+        """Hot lookups authenticated by a JWT (verified against the issuer's key set) against the same gateway
+        with a bearer key: what verifying a signature per request costs."""
+        key, issuer = self.issuer_key, self.issuer
+        keyed = self.start_gateway("gateway-keys", GATEWAY_API_KEYS="bench-key-0123456789")
+        signed = self.start_gateway(
+            "gateway-oauth",
+            GATEWAY_OAUTH_ISSUER=issuer,
+            GATEWAY_OAUTH_CA_BUNDLE=str(self.work / "ca.pem"),
+            GATEWAY_PUBLIC_URL="http://bench.invalid",  # the audience the token names
+        )
+        token = jwt.encode(
+            {
+                "iss": issuer,
+                "sub": "bench-user",
+                "aud": "http://bench.invalid/mcp",
+                "exp": int(time.time()) + 3600,
+                "scope": "baw.read",
+            },
+            key,
+            algorithm="RS256",
+            headers={"kid": "bench"},
+        )
+        return {
+            "hot_key": self.wrk(keyed, unique=False, header="Authorization: Bearer bench-key-0123456789"),
+            "hot_jwt": self.wrk(signed, unique=False, header=f"Authorization: Bearer {token}"),
+        }
 
     def cluster(self) -> dict[str, dict[str, float]]:
         """One gateway with Redis-backed limits, cache and single-flight against the same gateway without, hot and
@@ -478,6 +533,8 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
     burst, tokens, memory = scenarios["burst_1000_cold_id"], scenarios["short_tokens"], scenarios["memory"]
     bounds, cluster = scenarios["memory_bounds"], scenarios["cluster"]
     cluster_hot = cluster["hot_redis"]["requests_per_s"] / cluster["hot_local"]["requests_per_s"]
+    signed = scenarios["signed_in"]
+    jwt_ratio = signed["hot_jwt"]["requests_per_s"] / signed["hot_key"]["requests_per_s"]
     cluster_uncached = cluster["uncached_redis"]["requests_per_s"] / cluster["uncached_local"]["requests_per_s"]
     throughput = uncached["gateway"]["requests_per_s"] / uncached["reference_proxy"]["requests_per_s"]
     p99 = uncached["gateway"]["p99_ms"] / uncached["reference_proxy"]["p99_ms"]
@@ -495,6 +552,7 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
         "rss_after_lookups": {"value": memory["rss_mb"], "target": "<= 150 MB", "met": memory["rss_mb"] <= 150},
         "cluster_hot": {"value": round(cluster_hot, 3), "target": ">= 0.8", "met": cluster_hot >= 0.8},
         "cluster_uncached": {"value": round(cluster_uncached, 3), "target": ">= 0.8", "met": cluster_uncached >= 0.8},
+        "jwt_vs_key": {"value": round(jwt_ratio, 3), "target": ">= 0.9", "met": jwt_ratio >= 0.9},
         "rss_growth_unknown_ids": {
             "value": round(bounds["rss_after_unknown_ids_mb"] - bounds["rss_before_mb"], 1),
             "target": "<= 40 MB (was 156)",
@@ -516,7 +574,7 @@ def markdown(results: dict[str, object]) -> str:
         "| scenario | target | req/s | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MB | BAW calls | token calls |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for scenario in ("uncached", "hot_id", "cluster"):
+    for scenario in ("uncached", "hot_id", "cluster", "signed_in"):
         for name, row in scenarios[scenario].items():
             lines.append(
                 f"| {scenario} | {name} | {row['requests_per_s']:.0f} | {row['p50_ms']} | {row['p99_ms']} | "

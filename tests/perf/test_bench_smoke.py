@@ -29,7 +29,10 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "memory",
         "memory_bounds",
         "cluster",
+        "signed_in",
     }
+    for row in scenarios["signed_in"].values():
+        assert row["requests"] > 0 and row["errors"] == 0  # every request authenticated
     for row in scenarios["cluster"].values():
         assert row["requests"] > 0 and row["errors"] == 0
     for scenario, targets in (("uncached", {"gateway", "reference_proxy"}), ("hot_id", {"gateway", "reference_bare"})):
@@ -49,6 +52,7 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "rss_after_lookups",
         "cluster_hot",
         "cluster_uncached",
+        "jwt_vs_key",
         "rss_growth_unknown_ids",
         "rss_growth_handshakes",
     }
