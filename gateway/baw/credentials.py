@@ -20,6 +20,7 @@ import aiohttp
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
 from gateway.config import Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
+from gateway.renewal import renewal_delay, retry_delay, sleep_or_wake
 from gateway.secret import Secret
 from gateway.tls import RotatingTrust
 
@@ -86,31 +87,6 @@ class StaticCredential:
 # ---------------------------------------------------------------------------------------------- renewal
 
 
-def renewal_delay(lifetime: float, *, jitter: float) -> float:
-    """Seconds until renewal: 80 % of the lifetime or 60 s before the end, whichever comes first.
-
-    The 60-second rule applies only when it leaves at least half the lifetime (tokens of 2 minutes and
-    more); for shorter tokens it would renew almost at once and hammer the token endpoint. `jitter` in
-    [0, 1) shortens the delay by up to 10 % so that replicas do not renew in step.
-    """
-    delay = 0.8 * lifetime
-    if lifetime - 60 >= 0.5 * lifetime:
-        delay = min(delay, lifetime - 60)
-    return delay * (1 - 0.1 * jitter)
-
-
-def retry_delay(failures: int, *, jitter: float, cap: float) -> float:
-    """Capped exponential backoff with jitter after `failures` failed renewals in a row (1, 2, 4 … cap s)."""
-    return min(cap, 2.0 ** (failures - 1)) * (0.5 + 0.5 * jitter)
-
-
-async def _sleep_or_wake(delay: float, wake: asyncio.Event) -> None:
-    try:
-        await asyncio.wait_for(wake.wait(), delay)
-    except TimeoutError:
-        pass
-
-
 class RenewingCredential:
     """A token held for every lookup and renewed by one background task (`run`), never two at once.
 
@@ -127,7 +103,7 @@ class RenewingCredential:
         wait_timeout_s: float,
         retry_cap_s: float = 30.0,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float, asyncio.Event], Awaitable[None]] = _sleep_or_wake,
+        sleep: Callable[[float, asyncio.Event], Awaitable[None]] = sleep_or_wake,
         jitter: Callable[[], float] = random.random,
         on_renewal: Callable[[str, float | None], None] = lambda outcome, expires_at: None,
     ) -> None:

@@ -28,6 +28,7 @@ from cachetools import TTLCache
 from yarl import URL
 
 from gateway.errors import BawUnavailable, GatewayError
+from gateway.renewal import retry_delay, sleep_or_wake
 from gateway.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Issuer:
                 await self.refresh()
             except GatewayError as exc:
                 failures += 1
-                delay = min(30.0, 2.0 ** (failures - 1)) * (0.5 + 0.5 * random.random())
+                delay = retry_delay(failures, jitter=random.random(), cap=30.0)
                 log.warning(
                     "issuer key renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.for_log
                 )
@@ -201,10 +202,7 @@ class Issuer:
                 failures = 0
                 delay = REFRESH_EVERY_S * (0.9 + 0.1 * random.random())
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+            await sleep_or_wake(delay, self._wake)
 
     async def _refresh_for_unknown_kid(self) -> None:
         if self._monotonic() - self._last_kid_refresh < UNKNOWN_KID_REFRESH_S:

@@ -10,16 +10,11 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
-from gateway.baw.credentials import (
-    RenewingCredential,
-    StaticCredential,
-    credential_provider,
-    renewal_delay,
-    retry_delay,
-)
+from gateway.baw.credentials import RenewingCredential, StaticCredential, credential_provider
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, ZenPasswordToken
 from gateway.config import load_settings
 from gateway.errors import BawUnavailable, NoCredential
+from gateway.renewal import renewal_delay, retry_delay
 from gateway.secret import Secret
 
 TOKEN_URL = "https://idp.example.com/oauth2/token"
