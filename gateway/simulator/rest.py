@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.simulator.identity import authenticated
 from gateway.simulator.seed import FORBIDDEN, all_parts, header_part
-from gateway.simulator.state import SIMULATOR, SimulatorState
+from gateway.simulator.state import BAW_USER, SIMULATOR, SimulatorState, may_read
 
 _INT_MAX = 2**31 - 1  # BAW's database ids are INTEGER: larger ones fail with CWTBG0019E
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="BPMRESTAPI"'}
@@ -111,16 +111,8 @@ async def process_details(request: web.Request) -> web.StreamResponse:
             [piid],
             details,
         )
-    if piid in FORBIDDEN:
-        return baw_error(
-            401,
-            "CWTBG0549E",
-            f"The user '{state.config.username}' is not authorized to perform the "
-            f"action 'ACTION_VIEW_INSTANCE' on BPDInstance.{piid}.",
-            "com.ibm.bpm.wle.api.NotAuthorizedException",
-            [state.config.username],
-            details,
-        )
+    if not may_read(request[BAW_USER], instance, state.config, FORBIDDEN):
+        return _not_authorized(request[BAW_USER], piid, details)
     parts = set(request.query.get("parts", "all").split("|"))
     if not parts <= _VALID_PARTS:
         return baw_error(
@@ -173,6 +165,18 @@ def _guard(request: web.Request) -> web.Response | None:
     return None
 
 
+def _not_authorized(user: str, piid: str, details: bool) -> web.Response:
+    """BAW's answer for an instance the caller may not read (instance-level security)."""
+    return baw_error(
+        401,
+        "CWTBG0549E",
+        f"The user '{user}' is not authorized to perform the action 'ACTION_VIEW_INSTANCE' on BPDInstance.{piid}.",
+        "com.ibm.bpm.wle.api.NotAuthorizedException",
+        [user],
+        details,
+    )
+
+
 def _not_found(kind: str, ident: str, details: bool) -> web.Response:
     return baw_error(
         404,
@@ -191,6 +195,8 @@ async def task_summary(request: web.Request) -> web.Response:
     instance = state.instances.get(request.match_info["piid"])
     if instance is None:
         return _not_found("instance", request.match_info["piid"], state.config.programmers_details)
+    if not may_read(request[BAW_USER], instance, state.config, FORBIDDEN):
+        return _not_authorized(request[BAW_USER], instance["piid"], state.config.programmers_details)
     which = request.match_info["which"]
     tasks = [{k: v for k, v in t.items() if k != "data"} for t in instance["tasks"]]
     if which == "active":
@@ -258,14 +264,14 @@ def _summary(instance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _selected(state: SimulatorState, query: Any) -> list[dict[str, Any]]:
+def _selected(state: SimulatorState, query: Any, user: str) -> list[dict[str, Any]]:
     app = query.get("projectFilter")
     statuses = {word.strip().lower() for word in query.get("statusFilter", "").split(",") if word.strip()}
     after, before = query.get("modifiedAfter"), query.get("modifiedBefore")
     return [  # like BAW, searches and counts show only what the caller may read
         instance
         for instance in state.instances.values()
-        if instance["piid"] not in FORBIDDEN
+        if may_read(user, instance, state.config, FORBIDDEN)
         and (not app or instance["processAppAcronym"] == app)
         and (not statuses or instance["executionState"].lower() in statuses)
         and (not after or instance["lastModificationTime"] >= after)
@@ -276,7 +282,7 @@ def _selected(state: SimulatorState, query: Any) -> list[dict[str, Any]]:
 async def search_processes(request: web.Request) -> web.Response:
     if (refused := _guard(request)) is not None:
         return refused
-    found = _selected(request.app[SIMULATOR], request.query)
+    found = _selected(request.app[SIMULATOR], request.query, request[BAW_USER])
     return web.json_response({"status": "200", "data": {"processes": [_summary(i) for i in found]}})
 
 
@@ -284,7 +290,7 @@ async def status_overview(request: web.Request) -> web.Response:
     if (refused := _guard(request)) is not None:
         return refused
     counts: dict[str, int] = {}
-    for instance in _selected(request.app[SIMULATOR], request.query):
+    for instance in _selected(request.app[SIMULATOR], request.query, request[BAW_USER]):
         counts[instance["executionState"]] = counts.get(instance["executionState"], 0) + 1
     return web.json_response({"status": "200", "data": counts})
 

@@ -48,11 +48,14 @@ class SimulatorState:
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.monotonic)
     calls: dict[str, int] = field(default_factory=lambda: {"token": 0, "iam": 0, "zen": 0, "process": 0})
     issued_tokens: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # for hygiene tests
+    token_users: dict[str, str] = field(default_factory=dict)  # tokens issued for a signed-in user, not the service
 
-    def issue(self, lifetime: float) -> str:
+    def issue(self, lifetime: float, user: str | None = None) -> str:
         token = secrets.token_urlsafe(24)
         self.issued_tokens.append(token)
         self.tokens[token] = time.monotonic() + lifetime
+        if user is not None:
+            self.token_users[token] = user
         now = time.monotonic()
         for stale in [t for t, expiry in self.tokens.items() if expiry < now]:
             del self.tokens[stale]
@@ -60,3 +63,17 @@ class SimulatorState:
 
 
 SIMULATOR = web.AppKey("simulator_state", SimulatorState)
+BAW_USER = web.RequestKey("baw_user", str)  # who BAW serves this request as
+
+
+# Who may read what, as BAW's team and instance security would decide: the service account everything but the
+# instances listed in FORBIDDEN, `admin` everything, alice the loans, bob the HR cases, anyone else nothing.
+USER_APPS = {"alice": {"LOAN"}, "bob": {"HR"}}
+
+
+def may_read(user: str, instance: dict[str, Any], config: SimulatorConfig, forbidden: set[str]) -> bool:
+    if user == "admin":
+        return True
+    if user == config.username:
+        return instance["piid"] not in forbidden
+    return instance["processAppAcronym"] in USER_APPS.get(user, set())
