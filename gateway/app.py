@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.credentials import credential_provider
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
+from gateway.baw.users import TokenExchange, UserCredentials, UserTokenSource, ZenUserExchange
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.keys import (
@@ -35,6 +36,7 @@ from gateway.keys import (
     RATE_LIMITER,
     SETTINGS,
     SHARED_STATE,
+    USER_CREDENTIALS,
     WALL_CLOCK,
     Lifecycle,
 )
@@ -104,6 +106,7 @@ def create_app(
     app.cleanup_ctx.append(oauth_issuer)
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
+    app.cleanup_ctx.append(user_credentials)
     app.on_startup.append(wire_services)
     app.on_startup.append(describe_oauth)
     app.on_startup.append(warn_if_open)
@@ -228,6 +231,43 @@ async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     renewal = asyncio.create_task(provider.run(), name="baw-credential-renewal")
     renewal.add_done_callback(_report_death)
     app[BACKGROUND_TASKS]["credential_renewal"] = renewal
+    yield
+    renewal.remove_done_callback(_report_death)
+    renewal.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await renewal
+
+
+async def user_credentials(app: web.Application) -> AsyncIterator[None]:
+    """GATEWAY_BAW_IDENTITY=user: the table of active users' BAW credentials and the task that renews them."""
+    settings = app[SETTINGS]
+    if settings.baw_identity != "user":
+        yield
+        return
+    source: UserTokenSource
+    if settings.baw_token_exchange_url is not None:
+        source = TokenExchange(
+            app[BAW_SESSION],
+            settings.baw_token_exchange_url,
+            settings.baw_token_exchange_client_id or "",
+            settings.baw_token_exchange_client_secret,  # type: ignore[arg-type]
+            settings.baw_token_exchange_audience,
+            settings.baw_timeout_s,
+            app[BAW_TRUST].context,
+            clock=app[WALL_CLOCK],
+        )
+    else:
+        assert settings.baw_zen_url is not None
+        zen_url = settings.baw_zen_url
+        source = ZenUserExchange(
+            app[BAW_SESSION], zen_url, settings.baw_timeout_s, app[BAW_TRUST].context, app[WALL_CLOCK]
+        )
+    table = app[USER_CREDENTIALS] = UserCredentials(
+        source, max_users=settings.user_credentials_max, idle_s=settings.user_idle_s, clock=app[WALL_CLOCK]
+    )
+    renewal = asyncio.create_task(table.run(), name="baw-user-credential-renewal")
+    renewal.add_done_callback(_report_death)
+    app[BACKGROUND_TASKS]["user_credential_renewal"] = renewal
     yield
     renewal.remove_done_callback(_report_death)
     renewal.cancel()

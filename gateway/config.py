@@ -32,6 +32,7 @@ SECRET_NAMES = (
     "GATEWAY_REDIS_PASSWORD",
     "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
     "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
+    "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET",
 )
 DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -123,6 +124,14 @@ class Settings:
     oauth_proxy_signing_key: Path | None = None
     oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_token_lifetime_s: float = 600.0
+    baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
+    baw_identity_keys: str = "deny"  # in user mode, what a bearer-key caller gets: "deny" (403) or "service"
+    baw_token_exchange_url: URL | None = None
+    baw_token_exchange_client_id: str | None = None
+    baw_token_exchange_client_secret: Secret | None = None
+    baw_token_exchange_audience: str | None = None
+    user_credentials_max: int = 1000
+    user_idle_s: float = 900.0
     redis_url: Secret | None = None  # the URL may hold a password: shown masked
     redis_password: Secret | None = None
     redis_ca_bundle: Path | None = None
@@ -192,6 +201,14 @@ _ENV_NAMES = {
     "oauth_proxy_signing_key": "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
     "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
     "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
+    "baw_identity": "GATEWAY_BAW_IDENTITY",
+    "baw_identity_keys": "GATEWAY_BAW_IDENTITY_KEYS",
+    "baw_token_exchange_url": "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
+    "baw_token_exchange_client_id": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID",
+    "baw_token_exchange_client_secret": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET",
+    "baw_token_exchange_audience": "GATEWAY_BAW_TOKEN_EXCHANGE_AUDIENCE",
+    "user_credentials_max": "GATEWAY_USER_CREDENTIALS_MAX",
+    "user_idle_s": "GATEWAY_USER_IDLE_S",
     "redis_url": "GATEWAY_REDIS_URL",
     "redis_password": "GATEWAY_REDIS_PASSWORD",
     "redis_ca_bundle": "GATEWAY_REDIS_CA_BUNDLE",
@@ -534,6 +551,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_proxy_signing_key=_readable(r, "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"),
         oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
         oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
+        baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
+        baw_identity_keys=r.parsed(
+            "GATEWAY_BAW_IDENTITY_KEYS", "deny", _choice(("deny", "service")), "deny or service"
+        ),
+        baw_token_exchange_url=r.url("GATEWAY_BAW_TOKEN_EXCHANGE_URL", https=True),
+        baw_token_exchange_client_id=r.text("GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID"),
+        baw_token_exchange_client_secret=r.secret("GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET"),
+        baw_token_exchange_audience=r.text("GATEWAY_BAW_TOKEN_EXCHANGE_AUDIENCE"),
+        user_credentials_max=r.parsed("GATEWAY_USER_CREDENTIALS_MAX", 1000, _positive(int), "a whole number > 0"),
+        user_idle_s=r.parsed("GATEWAY_USER_IDLE_S", 900.0, _positive(float), "seconds > 0"),
         redis_url=_redis_url(r),
         redis_password=r.secret("GATEWAY_REDIS_PASSWORD"),
         redis_ca_bundle=_ca_bundle(r, "GATEWAY_REDIS_CA_BUNDLE"),
@@ -548,6 +575,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"GATEWAY_BAW_CONCURRENCY={settings.baw_concurrency} is more than BAW_MAX_CONNECTIONS="
             f"{settings.baw_max_connections}: lower the first or raise the second"
         )
+    if settings.baw_identity == "user":
+        if settings.oauth_issuer is None or settings.oauth_proxy_upstream_issuer is not None:
+            r.problems.append(
+                "GATEWAY_BAW_IDENTITY=user needs hosts to sign users in at an issuer (GATEWAY_OAUTH_ISSUER; the façade "
+                "does not keep the upstream token a BAW credential is exchanged from)"
+            )
+        if settings.baw_token_exchange_url is None and settings.baw_zen_url is None:
+            r.problems.append(
+                "GATEWAY_BAW_IDENTITY=user needs GATEWAY_BAW_TOKEN_EXCHANGE_URL (RFC 8693) or BAW_ZEN_URL (IM + Zen)"
+            )
+        if settings.baw_token_exchange_url is not None and not (
+            settings.baw_token_exchange_client_id and settings.baw_token_exchange_client_secret
+        ):
+            r.problems.append("GATEWAY_BAW_TOKEN_EXCHANGE_URL needs GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID and _SECRET")
     if r.env.get("GATEWAY_BREAKER_FAILURES"):
         r.problems.append(
             "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "

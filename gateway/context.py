@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator, TypeVar
+from typing import Any, Iterator, TypeVar
 
 T = TypeVar("T")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # "key:<fingerprint>", "user:<issuer>#<sub>" or "ip:<address>"; "-" for work no caller asked for.
 caller_var: ContextVar[str] = ContextVar("caller", default="-")
+# Whose BAW credential serves this request (GATEWAY_BAW_IDENTITY=user): "service" for the gateway's own account,
+# else the signed-in user's identity; caches and single-flight are keyed by it, so no user gets another's answer.
+baw_identity_var: ContextVar[str] = ContextVar("baw_identity", default="service")
+# That user's CredentialProvider (gateway.baw.users.UserCredential); None: the service account's.
+baw_credential_var: ContextVar[Any] = ContextVar("baw_credential", default=None)
 # The OAuth client a signed-in user came through (ChatGPT, Claude, …), for the audit trail; None otherwise.
 client_var: ContextVar[str | None] = ContextVar("client", default=None)
 

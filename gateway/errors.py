@@ -59,6 +59,12 @@ class BawForbidden(GatewayError):
     status, code = 403, "baw_forbidden"
 
 
+class UserRequired(GatewayError):
+    """This gateway answers as the signed-in user, and this caller is not one (a bearer key)."""
+
+    status, code = 403, "user_required"
+
+
 class NotFound(GatewayError):
     status, code = 404, "not_found"
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from gateway.baw.credentials import CredentialProvider
+    from gateway.baw.users import UserCredentials
     from gateway.config import Settings
     from gateway.metrics import Metrics
     from gateway.oauth.issuer import Issuer, Principal
@@ -68,6 +69,7 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
 BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes
 CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")
+USER_CREDENTIALS: web.AppKey[UserCredentials] = web.AppKey("user_credentials")  # GATEWAY_BAW_IDENTITY=user
 PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")
 OPENAPI_DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")
 PLUGIN_MANIFEST: web.AppKey[bytes] = web.AppKey("plugin_manifest")

@@ -28,6 +28,7 @@ from gateway.baw.models import (
     TaskPage,
 )
 from gateway.codec import decode_instance, encode_instance
+from gateway.context import baw_identity_var
 from gateway.errors import GatewayError, NotFound, error_from
 from gateway.metrics import Metrics
 from gateway.shared.cache import Found, SharedCache
@@ -88,21 +89,24 @@ class ProcessService:
         return now + (self._local_not_found_ttl_s if isinstance(value, NotFound) else self._local_ttl_s)
 
     async def lookup(self, process_id: str) -> Lookup:
-        """The status of one process instance, by its numeric BAW id."""
-        cached = self._cache.get(process_id) if self._cache is not None else None
+        """The status of one process instance, by its numeric BAW id, as the current BAW identity sees it."""
+        identity = baw_identity_var.get()
+        # In user mode answers are kept per user: one user never receives what another's credential fetched.
+        key = process_id if identity == "service" else f"{identity}|{process_id}"
+        cached = self._cache.get(key) if self._cache is not None else None
         if cached is not None:
             self._metrics.cache_result(CacheResult.HIT)
             if isinstance(cached, NotFound):
                 raise cached.detached()
             return Lookup(cached.instance, CacheResult.HIT, cached.memo)
-        call = self._in_flight.get(process_id)
+        call = self._in_flight.get(key)
         joined = call is not None
         if call is None:
             # Its own task: the call goes on (and fills the cache) even if the request that started it is
             # cancelled, and everyone waiting on it gets its outcome.
-            call = asyncio.create_task(self._resolve(process_id), name=f"baw-lookup-{process_id}")
+            call = asyncio.create_task(self._resolve(key, process_id), name=f"baw-lookup-{process_id}")
             call.add_done_callback(_retrieve)
-            self._in_flight[process_id] = call
+            self._in_flight[key] = call
         try:
             entry, origin = await asyncio.shield(call)
         except GatewayError as exc:
@@ -113,30 +117,30 @@ class ProcessService:
         self._metrics.cache_result(result)
         return Lookup(entry.instance, result, entry.memo)
 
-    async def _resolve(self, process_id: str) -> tuple[_Entry, CacheResult]:
+    async def _resolve(self, key: str, process_id: str) -> tuple[_Entry, CacheResult]:
         try:
             if self._shared is not None:
-                instance, origin = await self._from_shared(self._shared, process_id)
+                instance, origin = await self._from_shared(self._shared, key, process_id)
             else:
                 instance, origin = await self._client.process_details(process_id), CacheResult.MISS
         except NotFound as exc:
             # Detached: the cached error keeps no traceback, frames, BAW response or Authorization header alive.
-            self._remember(process_id, exc.detached())
+            self._remember(key, exc.detached())
             raise
         else:
             entry = _Entry(instance, {})
-            self._remember(process_id, entry)
+            self._remember(key, entry)
             return entry, origin
         finally:
-            del self._in_flight[process_id]
+            del self._in_flight[key]
 
-    async def _from_shared(self, shared: SharedCache, process_id: str) -> tuple[ProcessInstance, CacheResult]:
+    async def _from_shared(self, shared: SharedCache, key: str, process_id: str) -> tuple[ProcessInstance, CacheResult]:
         """Cluster mode: another replica's answer when there is one (or one is being fetched), else BAW's, shared."""
-        found = await shared.find(process_id, self._lock_s)
+        found = await shared.find(key, self._lock_s)
         if found.found is Found.ENTRY and (instance := _unpack(found.entry)) is not None:
             return instance, CacheResult.HIT
         if found.found is Found.BUSY:  # another replica is asking BAW: wait for its answer
-            waited = await shared.wait(process_id, self._lock_s)
+            waited = await shared.wait(key, self._lock_s)
             if waited is not None and (instance := _unpack(waited)) is not None:
                 return instance, CacheResult.COALESCED
         entry: dict[str, Any] | None = None
@@ -154,7 +158,7 @@ class ProcessService:
             return instance, CacheResult.MISS
         finally:
             if found.found is not Found.DOWN:
-                await shared.store(process_id, entry, ttl_s, found.token)
+                await shared.store(key, entry, ttl_s, found.token)
 
     async def tasks(self, process_id: str, which: str, *, limit: int, offset: int) -> TaskPage:
         return await self._client.task_page(process_id, which, limit=limit, offset=offset)

@@ -37,7 +37,7 @@ from gateway.baw.resilience import (
     FairSlots,
     backoff_delay,
 )
-from gateway.context import caller_var
+from gateway.context import baw_credential_var, baw_identity_var, caller_var
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
 from gateway.tls import RotatingTrust
@@ -143,7 +143,7 @@ class BawClient:
     async def _call(self, method: str, operation: str, url: URL, params: dict[str, str], *, subject: str) -> Any:
         """One logical read: answered from the failure memory when this subject failed moments ago; otherwise
         retried on transient failures and recorded by the breaker once, whatever its attempts."""
-        key = (method, url, tuple(sorted(params.items())))
+        key = (baw_identity_var.get(), method, url, tuple(sorted(params.items())))
         remembered = self._failures.recall(key)
         if remembered is not None:
             raise remembered
@@ -180,8 +180,9 @@ class BawClient:
     async def _authorized_call(
         self, method: str, operation: str, url: URL, params: dict[str, str], subject: str
     ) -> Any:
+        credentials = baw_credential_var.get() or self._credentials  # the signed-in user's, in user mode
         for attempt in (1, 2):
-            authorization = await self._credentials.authorization()
+            authorization = await credentials.authorization()
             started = time.perf_counter()
             outcome = "success"
             try:
@@ -202,7 +203,7 @@ class BawClient:
                     outcome = "unauthenticated"
                     if attempt == 1:
                         # The token was revoked or expired early: one renewal, one retry.
-                        self._credentials.reject(authorization)
+                        credentials.reject(authorization)
                         continue
                     raise BawUnavailable(
                         "BAW rejected the gateway's credential. The operator must check the gateway's BAW account; "

@@ -60,6 +60,7 @@ class Principal:
     client_id: str | None
     scopes: frozenset[str]
     expires_at: float
+    username: str = ""  # what BAW knows the user by (preferred_username, else the subject)
 
     @property
     def identity(self) -> str:
@@ -260,12 +261,14 @@ class Issuer:
 
     def _principal(self, claims: dict[str, Any], scopes: frozenset[str]) -> Principal:
         client = claims.get("client_id") or claims.get("azp")
+        username = claims.get("preferred_username") or claims.get("username") or claims["sub"]
         return Principal(
             issuer=self.issuer,
             subject=str(claims["sub"]),
             client_id=str(client) if client else None,
             scopes=scopes,
             expires_at=float(claims["exp"]),
+            username=str(username),
         )
 
     async def _post_introspection(self, token: str) -> dict[str, Any]:

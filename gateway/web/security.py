@@ -4,11 +4,14 @@ limits and a separate limit on failed authentications per address; CORS prefligh
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from typing import Iterator
 
 from aiohttp import web
 
-from gateway.context import bound, caller_var, client_var
-from gateway.errors import InsufficientScope, RateLimited, Unauthorized
+from gateway.baw.users import Subject
+from gateway.context import baw_credential_var, baw_identity_var, bound, caller_var, client_var
+from gateway.errors import InsufficientScope, RateLimited, Unauthorized, UserRequired
 from gateway.keys import (
     API_KEYS,
     AUTH_FAILURES,
@@ -18,8 +21,9 @@ from gateway.keys import (
     PRINCIPAL,
     RATE_LIMITER,
     SETTINGS,
+    USER_CREDENTIALS,
 )
-from gateway.oauth.issuer import InvalidToken, MissingScope
+from gateway.oauth.issuer import InvalidToken, MissingScope, Principal
 from gateway.web.access import is_protected
 from gateway.web.discovery import challenge
 from gateway.web.errors import Handler
@@ -55,7 +59,28 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[CALLER] = caller
     principal = request.get(PRINCIPAL)
     with bound(caller_var, caller), bound(client_var, principal.client_id if principal is not None else None):
+        if settings.baw_identity == "user" and is_protected(request.path):
+            with _as_user(request, principal):
+                return await handler(request)
         return await handler(request)
+
+
+@contextmanager
+def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None]:
+    """GATEWAY_BAW_IDENTITY=user: BAW is called with the signed-in user's own credential; a key caller gets the
+    service account only where GATEWAY_BAW_IDENTITY_KEYS=service allows it."""
+    if principal is None:
+        if request.app[SETTINGS].baw_identity_keys != "service":
+            raise UserRequired(
+                "This gateway answers as the signed-in user, and this caller is a key, not a user: sign in with OAuth."
+            )
+        yield  # the service account, keyed as such
+        return
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    subject = Subject(token.strip(), principal.username)
+    credential = request.app[USER_CREDENTIALS].for_user(principal.identity, subject)
+    with bound(baw_identity_var, principal.identity), bound(baw_credential_var, credential):
+        yield
 
 
 async def _authenticate(request: web.Request, token: str) -> str:
