@@ -1,0 +1,122 @@
+"""Answers as the user sees BAW (GATEWAY_BAW_IDENTITY=user): alice sees the loans, bob the HR cases, each through
+a BAW credential exchanged from their own sign-in; nobody ever receives what another's credential fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import load_settings
+from gateway.keys import USER_CREDENTIALS
+from gateway.simulator.idp import IDP
+from tests.clock import ManualClock
+from tests.conftest import CLIENT_SECRET, KEY
+
+PUBLIC = "https://gateway.example.com"
+LOAN, HR = "23972", "1800"  # alice may read the loan, bob the onboarding case
+
+
+@pytest.fixture
+def gateway_env(gateway_env, simulator, simulator_tls, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY}\n")
+    return {
+        **gateway_env,
+        "GATEWAY_OAUTH_ISSUER": simulator.root,
+        "GATEWAY_OAUTH_CA_BUNDLE": str(simulator_tls.ca_bundle),
+        "GATEWAY_API_KEYS_FILE": str(keys),
+        "GATEWAY_BAW_IDENTITY": "user",
+        "GATEWAY_BAW_TOKEN_EXCHANGE_URL": f"{simulator.base_url}/oauth2/token",
+        "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID": simulator.config.client_id,
+        "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET": CLIENT_SECRET,
+    }
+
+
+@pytest.fixture
+def idp(simulator):
+    return simulator.server.app[IDP]
+
+
+def _token(idp, simulator, user: str) -> str:
+    return idp.access_token(simulator.root, user, f"{PUBLIC}/mcp", "baw.read", "client-x")
+
+
+async def _status(gateway, token: str, piid: str) -> int:
+    response = await gateway.get(f"/baw/process-status?process_id={piid}", headers={"Authorization": f"Bearer {token}"})
+    await response.read()
+    return response.status
+
+
+async def test_each_user_sees_what_baw_lets_them_see(gateway, simulator, idp) -> None:
+    alice, bob = _token(idp, simulator, "alice"), _token(idp, simulator, "bob")
+    assert await _status(gateway, alice, LOAN) == 200
+    assert await _status(gateway, bob, LOAN) == 403  # right after alice's answer was cached: not bob's to see
+    assert await _status(gateway, bob, HR) == 200
+    assert await _status(gateway, alice, HR) == 403
+    search = await gateway.get("/baw/processes", headers={"Authorization": f"Bearer {alice}"})
+    apps = {hit["process_app"] for hit in (await search.json())["processes"]}
+    assert apps == {"LOAN"}
+
+
+async def test_a_burst_costs_one_call_per_user(gateway, simulator, idp) -> None:
+    simulator.state.faults.delay_s = 0.2
+    alice, admin = _token(idp, simulator, "alice"), _token(idp, simulator, "admin")
+    answers = await asyncio.gather(*(_status(gateway, alice, LOAN) for _ in range(300)))
+    assert answers == [200] * 300 and simulator.state.calls["process"] == 1
+    answers = await asyncio.gather(*(_status(gateway, admin, LOAN) for _ in range(300)))
+    assert answers == [200] * 300 and simulator.state.calls["process"] == 2  # another user: another BAW call
+
+
+async def test_key_callers_get_no_identity_unless_allowed(gateway, aiohttp_client, gateway_env) -> None:
+    refused = await gateway.get(f"/baw/process-status?process_id={LOAN}", headers={"Authorization": f"Bearer {KEY}"})
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "user_required"
+    allowed = await aiohttp_client(create_app(load_settings({**gateway_env, "GATEWAY_BAW_IDENTITY_KEYS": "service"})))
+    answer = await allowed.get("/baw/process-status?process_id=4242", headers={"Authorization": f"Bearer {KEY}"})
+    assert answer.status == 403  # the service account's own view: everything but 4242
+    assert (
+        await allowed.get(f"/baw/process-status?process_id={LOAN}", headers={"Authorization": f"Bearer {KEY}"})
+    ).status == 200
+
+
+async def test_user_credentials_are_renewed_ahead_of_expiry_and_idle_users_dropped(
+    aiohttp_client, gateway_env, simulator, idp
+) -> None:
+    wall = ManualClock(time.time())
+    gateway = await aiohttp_client(
+        create_app(load_settings({**gateway_env, "GATEWAY_USER_IDLE_S": "600"}), wall_clock=wall)
+    )
+    alice = _token(idp, simulator, "alice")
+    assert await _status(gateway, alice, LOAN) == 200
+    table = gateway.app[USER_CREDENTIALS]
+    credential = next(iter(table._users.values()))
+    first = credential.token
+    wall.now += 0.85 * first.lifetime  # past its renewal point, still valid
+    deadline = time.monotonic() + 10
+    while credential.token is first:  # the background sweep renews it while alice is active
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    assert credential.token.expires_at > first.expires_at
+    assert simulator.state.calls["process"] == 1
+    wall.now += 601  # alice goes quiet
+    deadline = time.monotonic() + 10
+    while len(table):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+
+
+async def test_the_table_of_users_is_bounded(aiohttp_client, gateway_env, simulator, idp) -> None:
+    gateway = await aiohttp_client(create_app(load_settings({**gateway_env, "GATEWAY_USER_CREDENTIALS_MAX": "50"})))
+    for n in range(200):
+        await _status(gateway, _token(idp, simulator, f"user{n}"), LOAN)  # nobody of these may read it: 403
+    assert len(gateway.app[USER_CREDENTIALS]) == 50
+
+
+async def test_an_idp_outage_degrades_to_a_clear_error_never_another_identity(gateway, simulator, idp) -> None:
+    alice = _token(idp, simulator, "alice")
+    simulator.state.faults.token_down = True  # the exchange endpoint is down before alice's first call
+    answer = await gateway.get(f"/baw/process-status?process_id={LOAN}", headers={"Authorization": f"Bearer {alice}"})
+    assert answer.status == 503 and (await answer.json())["error"]["code"] == "baw_unavailable"
+    assert simulator.state.calls["process"] == 0  # BAW was never asked, with any credential
