@@ -4,8 +4,14 @@ a BAW credential exchanged from their own sign-in; nobody ever receives what ano
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import secrets
+import ssl
 import time
+from urllib.parse import parse_qs, urlparse
 
+import httpx2
 import pytest
 
 from gateway.app import create_app
@@ -120,3 +126,56 @@ async def test_an_idp_outage_degrades_to_a_clear_error_never_another_identity(ga
     answer = await gateway.get(f"/baw/process-status?process_id={LOAN}", headers={"Authorization": f"Bearer {alice}"})
     assert answer.status == 503 and (await answer.json())["error"]["code"] == "baw_unavailable"
     assert simulator.state.calls["process"] == 0  # BAW was never asked, with any credential
+
+
+async def _signed_in(public: str, simulator, simulator_tls, idp, user: str) -> str:
+    """The real OAuth flow at the simulator's IdP: registration, authorization code with PKCE, token."""
+    trust = ssl.create_default_context(cafile=str(simulator_tls.ca_bundle))
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    idp.auto_login = user
+    async with httpx2.AsyncClient(verify=trust) as http:
+        registered = await http.post(
+            f"{simulator.root}/oauth/register", json={"redirect_uris": ["http://127.0.0.1/cb"]}
+        )
+        client = registered.json()
+        authorized = await http.get(
+            f"{simulator.root}/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": "http://127.0.0.1/cb",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "resource": f"{public}/mcp",
+                "state": "s",
+            },
+        )
+        code = parse_qs(urlparse(authorized.headers["location"]).query)["code"][0]
+        tokens = await http.post(
+            f"{simulator.root}/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": client["client_id"],
+                "redirect_uri": "http://127.0.0.1/cb",
+                "code_verifier": verifier,
+            },
+        )
+    return tokens.json()["access_token"]
+
+
+async def test_alice_and_bob_signed_in_through_the_oauth_flow(gateway, simulator, simulator_tls, idp) -> None:
+    alice = await _signed_in(PUBLIC, simulator, simulator_tls, idp, "alice")
+    bob = await _signed_in(PUBLIC, simulator, simulator_tls, idp, "bob")
+    assert (await _status(gateway, alice, LOAN), await _status(gateway, bob, LOAN)) == (200, 403)
+    assert (await _status(gateway, alice, HR), await _status(gateway, bob, HR)) == (403, 200)
+
+
+async def test_ibm_im_users_get_their_zen_token(aiohttp_client, gateway_env, simulator, idp) -> None:
+    """CP4BA: the user's IM token converted at Zen (validateAuth with username and iam-token), per user."""
+    env = {k: v for k, v in gateway_env.items() if not k.startswith("GATEWAY_BAW_TOKEN_EXCHANGE")}
+    gateway = await aiohttp_client(create_app(load_settings({**env, "BAW_ZEN_URL": simulator.root})))
+    alice, bob = _token(idp, simulator, "alice"), _token(idp, simulator, "bob")
+    assert (await _status(gateway, alice, LOAN), await _status(gateway, bob, LOAN)) == (200, 403)
+    assert simulator.state.calls["zen"] == 2
