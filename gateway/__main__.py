@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -151,7 +151,8 @@ DEMO_KEY = "demo-key-for-curl"
 
 
 async def _demo(simulator_port: int, replicas: int = 1, oauth: bool = False) -> None:
-    from gateway.simulator.seed import SAMPLES  # noqa: PLC0415 - optional extra
+    from gateway.simulator.idp import IdentityProvider  # noqa: PLC0415 - optional extra
+    from gateway.simulator.seed import SAMPLES  # noqa: PLC0415
     from gateway.simulator.server import SimulatorConfig, create_simulator_app  # noqa: PLC0415
     from gateway.simulator.tls import generate_tls  # noqa: PLC0415
 
@@ -170,11 +171,16 @@ async def _demo(simulator_port: int, replicas: int = 1, oauth: bool = False) -> 
             "GATEWAY_DRAIN_S": "0",  # nothing routes to a demo: Ctrl-C stops it at once
             **{k: v for k, v in os.environ.items() if k.startswith(("GATEWAY_", "PLUGIN_"))},
         }
-        if oauth:  # /mcp and /baw need a signed-in user (or, for curl, the demo key)
+        if oauth:  # /mcp and /baw need a signed-in user, and BAW answers each user as they may see it
             env |= {
                 "GATEWAY_OAUTH_ISSUER": f"https://127.0.0.1:{simulator_port}",
                 "GATEWAY_OAUTH_CA_BUNDLE": str(tls.ca_bundle),
-                "GATEWAY_API_KEYS": DEMO_KEY,
+                "GATEWAY_API_KEYS": DEMO_KEY,  # curl as the service account
+                "GATEWAY_BAW_IDENTITY": "user",
+                "GATEWAY_BAW_IDENTITY_KEYS": "service",
+                "GATEWAY_BAW_TOKEN_EXCHANGE_URL": f"https://localhost:{simulator_port}{sim.prefix}/oauth2/token",
+                "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID": sim.client_id,
+                "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET": sim.client_secret,
             }
         try:
             settings = load_settings(env)
@@ -182,12 +188,14 @@ async def _demo(simulator_port: int, replicas: int = 1, oauth: bool = False) -> 
             print(f"baw-gateway: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_CONFIG) from None
         configure_logging(settings.log_level, settings.log_format)
+        provider = IdentityProvider(token_lifetime_s=3600)
         simulator, _ = await start(
-            create_simulator_app(sim), "127.0.0.1", simulator_port, ssl_context=tls.server_context
+            create_simulator_app(sim, provider), "127.0.0.1", simulator_port, ssl_context=tls.server_context
         )
         try:
+            users = _demo_users(provider, settings, simulator_port) if oauth else {}
             ca = tls.ca_bundle if oauth else None
-            printed = lambda: _print_demo(settings, SAMPLES, simulator_port, ca)  # noqa: E731
+            printed = lambda: _print_demo(settings, SAMPLES, simulator_port, ca, users)  # noqa: E731
             if replicas > 1:
                 await _cluster_demo(env, settings, replicas, Path(directory), printed)
             else:
@@ -240,8 +248,18 @@ _MCP_INITIALIZE = json.dumps(
 )
 
 
+def _demo_users(provider: Any, settings: Settings, simulator_port: int) -> dict[str, str]:
+    """Access tokens for alice and bob, as the simulator's IdP would issue them after a sign-in (an hour)."""
+    issuer, audience = f"https://127.0.0.1:{simulator_port}", f"{settings.public_url}/mcp"
+    return {user: provider.access_token(issuer, user, audience, "baw.read", "demo") for user in ("alice", "bob")}
+
+
 def _print_demo(
-    settings: Settings, samples: Mapping[str, str], simulator_port: int, oauth_ca: Path | None = None
+    settings: Settings,
+    samples: Mapping[str, str],
+    simulator_port: int,
+    oauth_ca: Path | None = None,
+    users: Mapping[str, str] | None = None,
 ) -> None:
     base = str(settings.public_url)
     key = f"-H 'Authorization: Bearer {DEMO_KEY}' " if oauth_ca is not None else ""
@@ -270,6 +288,14 @@ def _print_demo(
         f"  open {base}/docs in a browser (Swagger UI)",
         "",
     ]
+    if users:
+        lines += ["The same question as two users (BAW answers each as they may see it; alice has the loans, bob HR):"]
+        for user, what in (("alice", "her loan application"), ("bob", "403: not his to see")):
+            lines.append(
+                f"  curl -s -H 'Authorization: Bearer {users[user]}' '{base}/baw/process-status?process_id=23972'"
+                f"   # {user}: {what}"
+            )
+        lines.append("")
     if oauth_ca is not None:
         lines += [
             "Sign in with an MCP client (OAuth: discovery, registration, PKCE, against the simulator's IdP):",

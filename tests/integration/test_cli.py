@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from tests.cluster import redis_server
@@ -112,3 +113,37 @@ def test_a_busy_port_and_a_bad_simulator_port_are_one_clear_line_each() -> None:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "expected a TCP port (1-65535) here or in SIMULATOR_PORT, not 'abc'" in bad.stderr
+
+
+def test_demo_with_oauth_answers_the_same_question_differently_for_two_users() -> None:
+    port, simulator_port = free_port(), free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    with subprocess.Popen(
+        [*GATEWAY, "demo", "--oauth", "--simulator-port", str(simulator_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as demo:
+        try:
+            lines: list[str] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and demo.poll() is None:
+                lines.append(demo.stdout.readline())
+                if "Stop with Ctrl-C" in lines[-1]:
+                    break
+            output = "".join(lines)
+            assert "npx @modelcontextprotocol/inspector" in output and "alice / alice-password" in output
+            answers = {}
+            for token, url, user in re.findall(r"Bearer ([^']+)' '([^']+)'\s+# (alice|bob):", output):
+                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        answers[user] = response.status
+                except urllib.error.HTTPError as error:
+                    answers[user] = error.code
+            assert answers == {"alice": 200, "bob": 403}, output
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0
