@@ -301,6 +301,7 @@ async def wire_services(app: web.Application) -> None:
                 cooldown_s=settings.breaker_cooldown_s,
             ),
             clock=app[CLOCK],
+            on_change=app[METRICS].breaker_open.set,
         ),
         slots=FairSlots(settings.baw_concurrency, settings.baw_concurrency_per_caller, settings.baw_queue_wait_s),
         failures=FailureMemory(settings.cache_failure_ttl_s, settings.cache_max_entries, clock=app[CLOCK]),

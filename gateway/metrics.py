@@ -69,6 +69,10 @@ class Metrics:
             "gateway_cache_lookups", "Lookup cache results.", ["result", "surface"], registry=r
         )
 
+        self.breaker_open = Gauge(
+            "gateway_baw_breaker_open", "1 while the circuit breaker towards BAW is open (calls fail fast).", registry=r
+        )
+        self.ready = Gauge("gateway_ready", "1 while /readyz answers 200, as of its last probe.", registry=r)
         self._shared: tuple[Gauge, Counter] | None = None
 
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

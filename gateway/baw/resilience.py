@@ -73,15 +73,30 @@ class BawHealth:
 
     _MAX_OUTCOMES = 10_000  # bounds memory whatever the traffic; the window is pruned by time as well
 
-    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic) -> None:
-        self._policy, self._clock = policy, clock
+    def __init__(
+        self,
+        policy: BreakerPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] = lambda is_open: None,
+    ) -> None:
+        self._policy, self._clock, self._on_change = policy, clock, on_change
         self._outcomes: deque[_Outcome] = deque(maxlen=self._MAX_OUTCOMES)
-        self._opened_at: float | None = None
+        self.__opened_at: float | None = None
         self._probing = False
 
     @property
     def is_open(self) -> bool:
         return self._opened_at is not None
+
+    @property
+    def _opened_at(self) -> float | None:
+        return self.__opened_at
+
+    @_opened_at.setter
+    def _opened_at(self, value: float | None) -> None:
+        if (value is None) != (self.__opened_at is None):
+            self._on_change(value is not None)  # the gauge operators alert on
+        self.__opened_at = value
 
     def before_call(self) -> None:
         if self._opened_at is None:

@@ -39,6 +39,7 @@ async def readyz(request: web.Request) -> web.Response:
         "draining": {"ok": not draining, "draining": draining},
     }
     ready = all(check["ok"] for check in checks.values())
+    request.app[METRICS].ready.set(1 if ready else 0)
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
     )

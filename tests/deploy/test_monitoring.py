@@ -1,0 +1,116 @@
+"""Alerts as code and the dashboard, checked: the PrometheusRule's rules pass `promtool test rules`, and every
+query of the Grafana dashboard and of the rules names metrics the gateway really exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.app import create_app
+from gateway.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+RULE = ROOT / "deploy" / "k8s" / "components" / "monitoring" / "prometheusrule.yaml"
+DASHBOARD = ROOT / "deploy" / "monitoring" / "dashboard.json"
+BIN = Path(sys.executable).parent
+_FUNCTIONS = {"rate", "sum", "by", "le", "histogram_quantile", "max", "min", "time", "increase", "changes", "and"}
+
+
+def _promtool() -> str:
+    """promtool from Debian's `prometheus` package; installed when missing and root (as CI is), else skipped."""
+    found = shutil.which("promtool")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "prometheus"], env=env, capture_output=True, timeout=600)
+        found = shutil.which("promtool")
+    if found is None:
+        pytest.skip("promtool is not installed and cannot be (not root, or no apt-get): rule tests skipped")
+    return found
+
+
+def test_the_alerting_rules_pass_their_unit_tests(tmp_path: Path) -> None:
+    promtool = _promtool()
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(yaml.safe_load(RULE.read_text())["spec"]))
+    shutil.copyfile(ROOT / "deploy" / "monitoring" / "rules-test.yaml", tmp_path / "rules-test.yaml")
+    checked = subprocess.run([promtool, "check", "rules", "rules.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [promtool, "test", "rules", "rules-test.yaml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    alerts = {rule["alert"] for group in yaml.safe_load(RULE.read_text())["spec"]["groups"] for rule in group["rules"]}
+    tested_alerts = set(
+        re.findall(r"alertname: (\w+)", (ROOT / "deploy" / "monitoring" / "rules-test.yaml").read_text())
+    )
+    assert alerts == tested_alerts  # every alert has a test
+
+
+def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for group in yaml.safe_load(RULE.read_text())["spec"]["groups"]:
+        for rule in group["rules"]:
+            anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+            assert f'<a id="{anchor}"></a>' in readme, anchor
+
+
+def _metric_names(expression: str) -> set[str]:
+    expression = re.sub(r"\{[^}]*\}", "", expression)  # label matchers
+    expression = re.sub(r"\[[^\]]*\]", "", expression)  # ranges
+    names = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression))
+    return {name for name in names if name not in _FUNCTIONS and not name.isdigit() and name.startswith("gateway_")}
+
+
+async def test_every_query_names_a_metric_the_gateway_exports(aiohttp_client, gateway_env) -> None:
+    env = {**gateway_env, "GATEWAY_REDIS_URL": "redis://127.0.0.1:1/0"}  # cluster-mode metrics registered too
+    client = await aiohttp_client(create_app(load_settings(env)))
+    await client.get("/baw/process-status?process_id=23972")
+    await client.get("/readyz")
+    exported = set()
+    for line in (await (await client.get("/metrics")).text()).splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            exported.add(name)
+            exported.update({f"{name}_total"} if kind == "counter" else set())
+            exported.update({f"{name}_bucket", f"{name}_count", f"{name}_sum"} if kind == "histogram" else set())
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queries += [rule["expr"] for group in yaml.safe_load(RULE.read_text())["spec"]["groups"] for rule in group["rules"]]
+    used = set().union(*(_metric_names(query) for query in queries))
+    assert used and used <= exported, used - exported
+    titles = " ".join(panel["title"] for panel in dashboard["panels"])
+    for topic in ("route", "Latency", "Cache", "BAW calls", "BAW latency", "token", "Breaker", "REST vs MCP"):
+        assert topic in titles, topic
+
+
+def test_the_monitoring_component_renders_and_validates(tmp_path: Path) -> None:
+    tree = tmp_path / "k8s"
+    shutil.copytree(ROOT / "deploy" / "k8s", tree)  # kustomize wants relative paths, and the repository untouched
+    overlay = tree / "overlays" / "with-monitoring"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["../../base"],
+                "components": ["../../components/monitoring"],
+            }
+        )
+    )
+    rendered = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered)}
+    assert {"ServiceMonitor", "PrometheusRule", "Deployment"} <= kinds
+    monitor = next(doc for doc in yaml.safe_load_all(rendered) if doc["kind"] == "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "baw-gateway"
