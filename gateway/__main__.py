@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from gateway import tracing
 from gateway.app import create_app
 from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _reexec_without_inline_secrets(["serve"])
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        if tracing.configure():
+            log.info("tracing on: spans exported by OTLP (OTEL_* variables)")
+    except tracing.TracingUnavailable as exc:
+        print(f"baw-gateway: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return _run(serve(create_app(settings), settings))
 
 

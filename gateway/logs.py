@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway import tracing
 from gateway.context import request_id_var
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -18,6 +19,8 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
+        if tracing.active() and not hasattr(record, "trace_id"):
+            record.trace_id = tracing.current_trace_id()  # request ids and trace ids, cross-referenced
         return True
 
 

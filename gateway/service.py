@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from cachetools import TLRUCache
 
+from gateway import tracing
 from gateway.baw.client import BawClient
 from gateway.baw.models import (
     Failure,
@@ -90,6 +91,13 @@ class ProcessService:
 
     async def lookup(self, process_id: str) -> Lookup:
         """The status of one process instance, by its numeric BAW id, as the current BAW identity sees it."""
+        with tracing.span("lookup process instance", attributes={"baw.process_id": process_id}) as span:
+            found = await self._lookup(process_id)
+            if span is not None:
+                span.set_attribute("gateway.cache.result", str(found.cache))  # hit, miss or coalesced
+            return found
+
+    async def _lookup(self, process_id: str) -> Lookup:
         identity = baw_identity_var.get()
         # In user mode answers are kept per user: one user never receives what another's credential fetched.
         key = process_id if identity == "service" else f"{identity}|{process_id}"

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import aiohttp
 from yarl import URL
 
+from gateway import tracing
 from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
 from gateway.baw.models import (
@@ -46,6 +47,16 @@ from gateway.tls import RotatingTrust
 # status words otherwise (Portuguese and Spanish have been seen).
 BAW_HEADERS = {"Accept": "application/json", "Accept-Language": "en"}
 
+# The path templates of the BAW calls, for span names and attributes (never the ids themselves).
+_TEMPLATES = {
+    "process_details": "/rest/bpm/wle/v1/process/{piid}",
+    "task_summary": "/rest/bpm/wle/v1/process/{piid}/taskSummary/{which}",
+    "task_details": "/rest/bpm/wle/v1/task/{tkiid}",
+    "process_errors": "/rest/bpm/wle/v1/process/errors",
+    "process_search": "/rest/bpm/wle/v1/processes/search",
+    "status_overview": "/rest/bpm/wle/v1/processes/status/overview",
+    "process_apps": "/rest/bpm/wle/v1/processApps",
+}
 _ERROR_NUMBER = re.compile(r"^CW[A-Z]{3}\d{4}[EWI]$")
 _PIID = re.compile(r"^[0-9]{1,12}$")
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -149,24 +160,32 @@ class BawClient:
             raise remembered
         self._health.before_call()
         started = time.monotonic()
-        try:
-            body = await self._with_retries(method, operation, url, params, subject)
-        except GatewayError as exc:
-            self._health.record_error(subject, exc, time.monotonic() - started)
-            self._failures.remember(key, exc)
-            raise
-        except BaseException:
-            self._health.abandon()
-            raise
+        attributes = {"http.request.method": method, "url.template": _TEMPLATES.get(operation, operation)}
+        with tracing.span(f"BAW {operation}", kind="client", attributes=attributes) as span:
+            try:
+                body = await self._with_retries(method, operation, url, params, subject, span)
+            except GatewayError as exc:
+                self._health.record_error(subject, exc, time.monotonic() - started)
+                self._failures.remember(key, exc)
+                if span is not None:
+                    span.set_attribute("error.type", exc.code)
+                raise
+            except BaseException:
+                self._health.abandon()
+                raise
         self._health.record(subject, failed=False, seconds=time.monotonic() - started)
         return body
 
-    async def _with_retries(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
+    async def _with_retries(
+        self, method: str, operation: str, url: URL, params: dict[str, str], subject: str, span: Any = None
+    ) -> Any:
         """Idempotent reads: transient failures (connection errors, BAW 502/503/504) are retried with
         full-jitter backoff, a bounded number of times, and never started after a deadline; timeouts and 4xx
         never are. Each attempt holds a BAW slot only while it runs, not while it waits to retry."""
         deadline = time.monotonic() + RETRY_DEADLINE_S
         for attempt in range(1, RETRY_ATTEMPTS + 1):
+            if span is not None:
+                span.set_attribute("gateway.baw.attempts", attempt)
             try:
                 async with self._slots.slot(caller_var.get()):
                     return await self._authorized_call(method, operation, url, params, subject)
@@ -187,14 +206,17 @@ class BawClient:
             outcome = "success"
             try:
                 async with upstream_errors("BAW", self._timeout_s):
+                    headers = {"Authorization": authorization}
+                    tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
                     async with self._session.request(
                         method,
                         url,
                         params=params,
-                        headers={"Authorization": authorization},
+                        headers=headers,
                         allow_redirects=False,
                         ssl=self._trust.context() if self._trust is not None else True,
                     ) as response:
+                        tracing.annotate("http.response.status_code", response.status)
                         if response.status == 200:
                             _require_json(response)
                             return await read_json(response, self._max_response_bytes, "BAW")

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 import aiohttp
 
+from gateway import tracing
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
 from gateway.config import Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
@@ -170,7 +171,8 @@ class RenewingCredential:
             if self._renewal is None:
                 self._renewal = asyncio.get_running_loop().create_future()
             try:
-                token = await self._source.fetch()
+                with tracing.span("BAW credential renewal", attributes={"gateway.renewal.failures": failures}):
+                    token = await self._source.fetch()
             except Exception as exc:  # noqa: BLE001 - the renewal task must outlive any one failure
                 if not isinstance(exc, GatewayError):
                     log.error("token renewal failed unexpectedly", exc_info=exc)

@@ -61,6 +61,8 @@ def baw_error(
 async def process_details(request: web.Request) -> web.StreamResponse:
     state = request.app[SIMULATOR]
     state.calls["process"] += 1
+    if "traceparent" in request.headers:
+        state.traceparents.append(request.headers["traceparent"])
     faults = state.faults
     if faults.delay_s:
         await asyncio.sleep(faults.delay_s)

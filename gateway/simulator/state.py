@@ -49,6 +49,7 @@ class SimulatorState:
     calls: dict[str, int] = field(default_factory=lambda: {"token": 0, "iam": 0, "zen": 0, "process": 0})
     issued_tokens: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # for hygiene tests
     token_users: dict[str, str] = field(default_factory=dict)  # tokens issued for a signed-in user, not the service
+    traceparents: deque[str] = field(default_factory=lambda: deque(maxlen=100))  # what BAW received, for tests
 
     def issue(self, lifetime: float, user: str | None = None) -> str:
         token = secrets.token_urlsafe(24)

@@ -31,6 +31,25 @@ def _error(code: int, message: str) -> web.Response:
     return web.json_response(body, status=400)
 
 
+def trace_context(raw: bytes) -> dict[str, str] | None:
+    """For a single tools/call: the W3C trace context and protocol revision its `_meta` carries (2026-07-28 lets
+    `traceparent` travel there), for the tool's span."""
+    try:
+        message = json.loads(raw)
+    except (RecursionError, ValueError):
+        return None
+    params = message.get("params") if isinstance(message, dict) and message.get("method") == "tools/call" else None
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict):
+        return {"jsonrpc.request.id": str(message.get("id"))} if isinstance(params, dict) else None
+    found = {key: meta[key] for key in ("traceparent", "tracestate") if isinstance(meta.get(key), str)}
+    version = meta.get("io.modelcontextprotocol/protocolVersion")
+    if isinstance(version, str):
+        found["mcp.protocol.version"] = version
+    found["jsonrpc.request.id"] = str(message.get("id"))
+    return found
+
+
 def screen(raw: bytes) -> web.Response | None:
     """An answer for a message the library must not see, or None to pass it on."""
     try:

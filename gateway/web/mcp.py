@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -21,9 +23,9 @@ from aiohttp_tiny_mcp.protocol.adapter import Adapter
 from marshmallow import ValidationError
 from pydantic import BaseModel, ConfigDict
 
-from gateway import __version__
+from gateway import __version__, tracing
 from gateway.config import Settings
-from gateway.context import request_id_var
+from gateway.context import bound, request_id_var
 from gateway.errors import GatewayError
 from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
 from gateway.service import ProcessService
@@ -66,8 +68,31 @@ def _failure(code: str, message: str, detail: str | None = None, *, level: int =
     return CallToolResult(content=[TextContent(text=body)], is_error=True)
 
 
+# The W3C context and protocol revision of the tools/call being handled (from its `_meta`), for its span.
+call_trace_var: ContextVar[dict[str, str] | None] = ContextVar("mcp_call_trace", default=None)
+
+
+def _tool_span(name: str) -> AbstractContextManager[Any]:
+    """A span per tool call, per the MCP semantic conventions; it continues the host's trace when `_meta` carries
+    a `traceparent`, else it is a child of the HTTP request's span."""
+    context = call_trace_var.get() or {}
+    attributes = {
+        "mcp.method.name": "tools/call",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "mcp.protocol.version": context.get("mcp.protocol.version", ""),
+        "jsonrpc.request.id": context.get("jsonrpc.request.id", ""),
+    }
+    carrier = {key: context[key] for key in ("traceparent", "tracestate") if key in context}
+    return tracing.span(f"tools/call {name}", kind="server", carrier=carrier or None, attributes=attributes)
+
+
 def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
     async def call(args: Arguments, service: ProcessService) -> CallToolResult:
+        with _tool_span(tool.name):
+            return await run(args, service)
+
+    async def run(args: Arguments, service: ProcessService) -> CallToolResult:
         arguments = args.model_extra or {}
         async with audited(tool.name, "mcp", arguments) as audit:
             try:
@@ -166,7 +191,15 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     )
 
     async def mcp(request: web.Request) -> web.StreamResponse:
-        refusal = jsonrpc.screen(await request.read()) if request.content_type == "application/json" else None
-        return refusal if refusal is not None else await endpoint.handle(request)
+        raw = await request.read() if request.content_type == "application/json" else b""
+        refusal = jsonrpc.screen(raw) if raw else None
+        if refusal is not None:
+            return refusal
+        if tracing.active() and raw:
+            context = jsonrpc.trace_context(raw) or {}
+            context.setdefault("mcp.protocol.version", request.headers.get("MCP-Protocol-Version", ""))
+            with bound(call_trace_var, context):
+                return await endpoint.handle(request)
+        return await endpoint.handle(request)
 
     app.router.add_post("/mcp", mcp, name="mcp")

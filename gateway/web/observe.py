@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from gateway import tracing
 from gateway.keys import METRICS
 from gateway.metrics import RequestTally, current_tally
 from gateway.web.errors import Handler
@@ -29,31 +30,40 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     token = current_tally.set(tally)
     started = time.perf_counter()
     status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        current_tally.reset(token)
-        elapsed = time.perf_counter() - started
-        route = route_label(request)
-        request.app[METRICS].http_request(route, request.method, status, elapsed)
-        access_log.log(
-            logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-            "%s %s %d %.1f ms",
-            request.method,
-            request.path,
-            status,
-            elapsed * 1000,
-            extra={
-                "route": route,
-                "method": request.method,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "cache": tally.cache,
-                "baw_calls": tally.baw_calls,
-            },
-        )
+    route = route_label(request)
+    # A server span per request, continuing the caller's W3C trace (a no-op while tracing is off).
+    with tracing.span(
+        f"{request.method} {route}",
+        kind="server",
+        carrier=request.headers,
+        attributes={"http.request.method": request.method, "http.route": route},
+    ) as span:
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+            current_tally.reset(token)
+            elapsed = time.perf_counter() - started
+            request.app[METRICS].http_request(route, request.method, status, elapsed)
+            access_log.log(
+                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+                "%s %s %d %.1f ms",
+                request.method,
+                request.path,
+                status,
+                elapsed * 1000,
+                extra={
+                    "route": route,
+                    "method": request.method,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "cache": tally.cache,
+                    "baw_calls": tally.baw_calls,
+                },
+            )

@@ -39,9 +39,9 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         else:
             shutil.copy(path, source / item)
     wheels = tmp_path / "wheels"
-    # Stage 1: `pip wheel --wheel-dir /wheels .`
+    # Stage 1: `pip wheel --wheel-dir /wheels ".[tracing]"`
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(source)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{source}[tracing]"],
         check=True,
         cwd=source,
     )

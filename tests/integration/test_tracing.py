@@ -1,0 +1,171 @@
+"""Traces that follow one question from the host through the gateway to BAW (OpenTelemetry SDK, in-memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from gateway import tracing
+from tests.ports import free_port
+
+HOST_TRACE = "0af7651916cd43dd8448eb211c80319c"
+HOST_SPAN = "b7ad6b7169203331"
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use(provider)
+    yield exporter
+    tracing.use(None)
+
+
+def _tree(exporter) -> dict[str, object]:
+    return {span.name: span for span in exporter.get_finished_spans()}
+
+
+async def test_an_uncached_lookup_is_server_lookup_and_one_baw_client_span(gateway, simulator, spans) -> None:
+    traceparent = f"00-{HOST_TRACE}-{HOST_SPAN}-01"
+    response = await gateway.get("/baw/process-status?process_id=23972", headers={"traceparent": traceparent})
+    assert response.status == 200
+    tree = _tree(spans)
+    server, lookup = tree["GET /baw/process-status"], tree["lookup process instance"]
+    baw = tree["BAW process_details"]
+    assert f"{server.context.trace_id:032x}" == HOST_TRACE and f"{server.parent.span_id:016x}" == HOST_SPAN
+    assert server.kind is SpanKind.SERVER and server.attributes["http.response.status_code"] == 200
+    assert lookup.parent.span_id == server.context.span_id and lookup.attributes["gateway.cache.result"] == "miss"
+    assert baw.parent.span_id == lookup.context.span_id and baw.kind is SpanKind.CLIENT
+    assert baw.attributes["url.template"] == "/rest/bpm/wle/v1/process/{piid}"
+    assert baw.attributes["http.response.status_code"] == 200 and baw.attributes["gateway.baw.attempts"] == 1
+    assert "23972" not in baw.name  # ids stay out of span names
+    assert simulator.state.traceparents[-1].split("-")[1] == HOST_TRACE  # BAW received the trace
+
+
+async def test_a_cached_lookup_has_no_baw_span(gateway, spans) -> None:
+    await gateway.get("/baw/process-status?process_id=23972")
+    spans.clear()
+    await gateway.get("/baw/process-status?process_id=23972")
+    tree = _tree(spans)
+    assert tree["lookup process instance"].attributes["gateway.cache.result"] == "hit"
+    assert not [name for name in tree if name.startswith("BAW ")]
+
+
+async def test_a_retried_call_is_one_client_span_with_its_attempts(gateway, simulator, spans) -> None:
+    simulator.state.faults.error_burst, simulator.state.faults.error_status = 2, 503
+    assert (await gateway.get("/baw/process-status?process_id=2001")).status == 200
+    baw = _tree(spans)["BAW process_details"]
+    assert baw.attributes["gateway.baw.attempts"] == 3 and baw.attributes["http.response.status_code"] == 200
+
+
+async def test_an_mcp_tool_call_continues_the_trace_in_its_meta(gateway, spans) -> None:
+    meta = {
+        "traceparent": f"00-{HOST_TRACE}-{HOST_SPAN}-01",
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "get_process_status", "arguments": {"process_id": "23972"}, "_meta": meta},
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "get_process_status",
+    }
+    response = await gateway.post("/mcp", json=call, headers=headers)
+    assert response.status == 200, await response.text()
+    tree = _tree(spans)
+    tool = tree["tools/call get_process_status"]
+    assert f"{tool.context.trace_id:032x}" == HOST_TRACE and f"{tool.parent.span_id:016x}" == HOST_SPAN
+    assert tool.attributes["gen_ai.tool.name"] == "get_process_status"
+    assert (
+        tool.attributes["mcp.method.name"] == "tools/call" and tool.attributes["mcp.protocol.version"] == "2026-07-28"
+    )
+    assert tool.attributes["jsonrpc.request.id"] == "7"
+    assert tree["lookup process instance"].parent.span_id == tool.context.span_id
+    assert tree["BAW process_details"].context.trace_id == tool.context.trace_id
+
+
+async def test_tracing_off_makes_no_spans(gateway) -> None:
+    assert not tracing.active()
+    assert (await gateway.get("/baw/process-status?process_id=23972")).status == 200
+
+
+async def test_the_process_exports_by_otlp_and_its_logs_carry_the_trace_id(gateway_process) -> None:
+    """The standard variables switch traces on: spans reach an OTLP/HTTP collector (a real socket, protobuf), and
+    the access line names both the request id and the trace id."""
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[str] = []
+    port = free_port()
+
+    async def collect(request: web.Request) -> web.Response:
+        export = ExportTraceServiceRequest.FromString(await request.read())
+        for resource in export.resource_spans:
+            for scope in resource.scope_spans:
+                received.extend(f"{span.name}|{span.trace_id.hex()}" for span in scope.spans)
+        return web.Response(content_type="application/x-protobuf", body=b"")
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", collect)
+    runner = web.AppRunner(collector)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        _, base, log = await gateway_process(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            OTEL_SERVICE_NAME="baw-gateway-test",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+            GATEWAY_LOG_FORMAT="json",
+        )
+        async with aiohttp.ClientSession() as http:
+            headers = {"traceparent": f"00-{HOST_TRACE}-{HOST_SPAN}-01"}
+            async with http.get(f"{base}/baw/process-status?process_id=23972", headers=headers) as response:
+                assert response.status == 200
+                request_id = response.headers["X-Request-ID"]
+        for _ in range(50):
+            if f"BAW process_details|{HOST_TRACE}" in received:
+                break
+            await asyncio.sleep(0.1)
+        assert f"GET /baw/process-status|{HOST_TRACE}" in received
+        assert f"lookup process instance|{HOST_TRACE}" in received
+        assert f"BAW process_details|{HOST_TRACE}" in received
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        access = [line for line in lines if line.get("request_id") == request_id and line.get("route")]
+        assert access and access[0]["trace_id"] == HOST_TRACE
+    finally:
+        await runner.cleanup()
+
+
+async def test_traces_asked_for_without_the_sdk_is_a_clear_configuration_error() -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_exporter(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.startswith("opentelemetry.exporter"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = without_exporter
+    try:
+        with pytest.raises(tracing.TracingUnavailable, match=r"baw-gateway\[tracing\]"):
+            tracing.configure({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    finally:
+        builtins.__import__ = real_import
+    assert not tracing.active()
+    assert not tracing.configure({"OTEL_SERVICE_NAME": "only a name"})  # no endpoint, no exporter: off
