@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test bench-smoke spec lint deploy-check image bench soak clean
+.PHONY: run test bench-smoke spec lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -64,6 +64,10 @@ bench: $(STAMP) ## gateway vs references side by side (installs wrk and nginx wi
 
 soak: $(STAMP) ## 10 minutes of distinct lookups: RSS over time must stay flat
 	$(BIN)/python tests/perf/bench.py --soak 600 --out .soak
+
+dashboard-png: $(STAMP) ## redraw deploy/monitoring/dashboard.png from a real run (simulator, gateway, Prometheus; 4 min)
+	$(BIN)/pip install --quiet 'matplotlib>=3.8,<4'
+	$(BIN)/python deploy/monitoring/render_dashboard.py
 
 image: ## build the container image (needs a Docker engine; none runs on the CI machines)
 	docker build -f deploy/Dockerfile -t $(IMAGE) .

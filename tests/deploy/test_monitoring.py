@@ -114,3 +114,15 @@ def test_the_monitoring_component_renders_and_validates(tmp_path: Path) -> None:
     monitor = next(doc for doc in yaml.safe_load_all(rendered) if doc["kind"] == "ServiceMonitor")
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
     assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "baw-gateway"
+
+
+def test_the_readme_shows_the_dashboard_drawn_from_a_real_run() -> None:
+    picture = DASHBOARD.with_suffix(".png")
+    header = picture.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert width >= 1000 and height >= 800
+    assert "](deploy/monitoring/dashboard.png)" in (ROOT / "README.md").read_text()
+    # the renderer asks Prometheus the dashboard's own queries, panel by panel
+    renderer = (ROOT / "deploy" / "monitoring" / "render_dashboard.py").read_text()
+    assert '"dashboard.json"' in renderer and "query_range" in renderer

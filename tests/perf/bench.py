@@ -35,6 +35,8 @@ from tests.ports import free_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+# The last commit before traces existed: the reference for "tracing off costs nothing".
+BEFORE_TRACING = "48f796f"
 CONNECTIONS = 32
 SHORT_TOKEN_S = 2
 
@@ -61,6 +63,11 @@ http {{
     }}
     location = /oauth/jwks {{
       return 200 '{jwks}';
+    }}
+    # An OTLP/HTTP collector for the tracing rows: takes the spans, keeps nothing.
+    location = /v1/traces {{
+      access_log {work}/traces.log;
+      return 200 '';
     }}
     location = /oauth2/token-short {{
       access_log {work}/token-short.log;
@@ -217,7 +224,7 @@ class Bench:
         cert = ca.issue_cert("127.0.0.1", "localhost")
         cert.private_key_pem.write_to_path(str(self.work / "server.key"))
         cert.cert_chain_pems[0].write_to_path(str(self.work / "server.pem"))
-        for log in ("token.log", "token-short.log", "process.log"):
+        for log in ("token.log", "token-short.log", "process.log", "traces.log"):
             (self.work / log).touch()
         conf = self.work / "nginx.conf"
         conf.write_text(
@@ -236,7 +243,7 @@ class Bench:
         )
         self.wait_port(self.baw_port)
 
-    def start_gateway(self, name: str, **extra: str) -> Target:
+    def start_gateway(self, name: str, cwd: Path | None = None, **extra: str) -> Target:
         port = free_port()
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -255,7 +262,7 @@ class Bench:
             **extra,
         }
         log = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, stdout=log, stderr=log, cwd=cwd)
         return self.register(name, port, process)
 
     def start_reference(self, kind: str) -> Target:
@@ -413,6 +420,9 @@ class Bench:
         scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
         scenarios["cluster"] = self.cluster()
         scenarios["signed_in"] = self.signed_in()
+        scenarios["tracing"] = self.tracing()
+        time.sleep(1)  # the last batch of spans
+        scenarios["tracing_exports"] = len((self.work / "traces.log").read_bytes().splitlines())
         bounded = self.start_gateway("gateway-bounds", GATEWAY_CACHE_NOT_FOUND_TTL_S="600")
         scenarios["memory_bounds"] = asyncio.run(self.memory_bounds(bounded, scale=0.05 if self.smoke else 1.0))
         self.results["ratios"] = ratios(scenarios)
@@ -453,6 +463,48 @@ class Bench:
             "hot_key": self.wrk(keyed, unique=False, header="Authorization: Bearer bench-key-0123456789"),
             "hot_jwt": self.wrk(signed, unique=False, header=f"Authorization: Bearer {token}"),
         }
+
+    def tracing(self) -> dict[str, dict[str, float]]:
+        """Traces off against the tree before traces existed (when git has it), and on with 10 % sampling
+        exporting by OTLP/HTTP to nginx, hot and uncached, each pair run back to back."""
+        traced = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"https://127.0.0.1:{self.baw_port}",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": str(self.work / "ca.pem"),
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+        }
+        off = self.start_gateway("gateway-traces-off")
+        off_nocache = self.start_gateway("gateway-traces-off-nocache", GATEWAY_CACHE_TTL_S="0")
+        on = self.start_gateway("gateway-traces-10", **traced)
+        on_nocache = self.start_gateway("gateway-traces-10-nocache", GATEWAY_CACHE_TTL_S="0", **traced)
+        rows: dict[str, dict[str, float]] = {}
+        before = self.tree_before_tracing()
+        if before is not None:
+            old = self.start_gateway("gateway-before-tracing", cwd=before)
+            rows["hot_before_tracing"] = self.wrk(old, unique=False)
+        rows["hot_off"] = self.wrk(off, unique=False)
+        rows["hot_on_10pct"] = self.wrk(on, unique=False)
+        if before is not None:
+            old_nocache = self.start_gateway("gateway-before-tracing-nocache", cwd=before, GATEWAY_CACHE_TTL_S="0")
+            rows["uncached_before_tracing"] = self.wrk(old_nocache, unique=True)
+        rows["uncached_off"] = self.wrk(off_nocache, unique=True)
+        rows["uncached_on_10pct"] = self.wrk(on_nocache, unique=True)
+        return rows
+
+    def tree_before_tracing(self) -> Path | None:
+        """The gateway package as it was before traces, from git (None outside a clone with that history)."""
+        target = self.work / "before-tracing"
+        target.mkdir(exist_ok=True)
+        try:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", BEFORE_TRACING, "gateway"], capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            print("tracing: no git history before traces; the off-vs-before row is skipped", flush=True)
+            return None
+        return target
 
     def cluster(self) -> dict[str, dict[str, float]]:
         """One gateway with Redis-backed limits, cache and single-flight against the same gateway without, hot and
@@ -539,7 +591,20 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
     throughput = uncached["gateway"]["requests_per_s"] / uncached["reference_proxy"]["requests_per_s"]
     p99 = uncached["gateway"]["p99_ms"] / uncached["reference_proxy"]["p99_ms"]
     hot_ratio = hot["gateway"]["requests_per_s"] / hot["reference_bare"]["requests_per_s"]
+    traced = scenarios["tracing"]
+    tracing_ratios = {}
+    for kind in ("hot", "uncached"):
+        on = traced[f"{kind}_on_10pct"]["requests_per_s"] / traced[f"{kind}_off"]["requests_per_s"]
+        tracing_ratios[f"tracing_on_10pct_{kind}"] = {"value": round(on, 3), "target": ">= 0.9", "met": on >= 0.9}
+        if f"{kind}_before_tracing" in traced:
+            off = traced[f"{kind}_off"]["requests_per_s"] / traced[f"{kind}_before_tracing"]["requests_per_s"]
+            tracing_ratios[f"tracing_off_vs_before_{kind}"] = {
+                "value": round(off, 3),
+                "target": ">= 0.98",
+                "met": off >= 0.98,
+            }
     return {
+        **tracing_ratios,
         "uncached_throughput": {"value": round(throughput, 3), "target": ">= 0.8", "met": throughput >= 0.8},
         "uncached_p99": {"value": round(p99, 3), "target": "<= 1.5", "met": p99 <= 1.5},
         "hot_throughput": {"value": round(hot_ratio, 3), "target": ">= 0.7", "met": hot_ratio >= 0.7},
@@ -574,7 +639,7 @@ def markdown(results: dict[str, object]) -> str:
         "| scenario | target | req/s | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MB | BAW calls | token calls |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for scenario in ("uncached", "hot_id", "cluster", "signed_in"):
+    for scenario in ("uncached", "hot_id", "cluster", "signed_in", "tracing"):
         for name, row in scenarios[scenario].items():
             lines.append(
                 f"| {scenario} | {name} | {row['requests_per_s']:.0f} | {row['p50_ms']} | {row['p99_ms']} | "

@@ -30,7 +30,12 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "memory_bounds",
         "cluster",
         "signed_in",
+        "tracing",
+        "tracing_exports",
     }
+    assert scenarios["tracing_exports"] > 0  # sampled spans reached the OTLP collector
+    for row in scenarios["tracing"].values():
+        assert row["requests"] > 0 and row["errors"] == 0
     for row in scenarios["signed_in"].values():
         assert row["requests"] > 0 and row["errors"] == 0  # every request authenticated
     for row in scenarios["cluster"].values():
@@ -43,7 +48,10 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
     bounds = scenarios["memory_bounds"]
     assert bounds["not_found_answers"] == bounds["unknown_ids"] > 0
     assert bounds["handshakes_ok"] == bounds["handshakes"] > 0
-    assert set(report["ratios"]) == {
+    before = {"tracing_off_vs_before_hot", "tracing_off_vs_before_uncached"}  # only where git has the history
+    assert set(report["ratios"]) - before == {
+        "tracing_on_10pct_hot",
+        "tracing_on_10pct_uncached",
         "uncached_throughput",
         "uncached_p99",
         "hot_throughput",
