@@ -18,6 +18,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Mapping
 
 _tracer: Any = None
+_api: Any = None  # opentelemetry.trace, once tracing is on
+_propagate: Any = None  # opentelemetry.propagate
+_kinds: dict[str, Any] = {}
 _NOOP: AbstractContextManager[None] = nullcontext()
 _ENABLING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -56,23 +59,21 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
 def use(provider: Any) -> None:
     """Trace with this provider (None: stop tracing). Tests pass one with an in-memory exporter."""
-    global _tracer
+    global _tracer, _api, _propagate, _kinds
     if provider is None:
         _tracer = None
         return
+    from opentelemetry import propagate, trace  # noqa: PLC0415 - only when traces are on
+
     from gateway import __version__  # noqa: PLC0415
 
+    _api, _propagate = trace, propagate
+    _kinds = {"server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT, "internal": trace.SpanKind.INTERNAL}
     _tracer = provider.get_tracer("baw-gateway", __version__)
 
 
 def active() -> bool:
     return _tracer is not None
-
-
-def _kind(kind: str) -> Any:
-    from opentelemetry.trace import SpanKind  # noqa: PLC0415
-
-    return {"server": SpanKind.SERVER, "client": SpanKind.CLIENT}.get(kind, SpanKind.INTERNAL)
 
 
 def span(
@@ -83,38 +84,36 @@ def span(
     attributes: dict[str, Any] | None = None,
 ) -> AbstractContextManager[Any]:
     """A span around the block (yielding it, or None while tracing is off). `carrier`: W3C headers to continue
-    (an inbound request's, or an MCP message's `_meta`)."""
+    (an inbound request's, or an MCP message's `_meta`). Inside a trace the sampler did not keep, no child span is
+    made: the standard samplers decide the same for a trace's every span, and unsampled spans cost CPU for nothing
+    (the trace context still travels to BAW)."""
     if _tracer is None:
         return _NOOP
     context = None
     if carrier:
-        from opentelemetry import propagate  # noqa: PLC0415
-
-        context = propagate.extract(carrier)
-    return _tracer.start_as_current_span(name, context=context, kind=_kind(kind), attributes=attributes)
+        context = _propagate.extract(carrier)
+    else:
+        parent = _api.get_current_span()
+        if not parent.is_recording() and parent.get_span_context().is_valid:
+            return _NOOP
+    return _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
 
 
 def annotate(key: str, value: Any) -> None:
     """Set an attribute on the current span (the BAW call's status, known deep inside the call)."""
     if _tracer is not None:
-        from opentelemetry import trace  # noqa: PLC0415
-
-        trace.get_current_span().set_attribute(key, value)
+        _api.get_current_span().set_attribute(key, value)
 
 
 def inject(headers: dict[str, str]) -> None:
     """Add `traceparent` (and `tracestate`) of the current span to outgoing headers."""
     if _tracer is not None:
-        from opentelemetry import propagate  # noqa: PLC0415
-
-        propagate.inject(headers)
+        _propagate.inject(headers)
 
 
 def current_trace_id() -> str | None:
     """The current trace id as 32 hex digits, for log lines (None when off or outside a span)."""
     if _tracer is None:
         return None
-    from opentelemetry import trace  # noqa: PLC0415
-
-    context = trace.get_current_span().get_span_context()
+    context = _api.get_current_span().get_span_context()
     return f"{context.trace_id:032x}" if context.is_valid else None

@@ -160,21 +160,31 @@ class BawClient:
             raise remembered
         self._health.before_call()
         started = time.monotonic()
+        try:
+            if tracing.active():
+                body = await self._traced(method, operation, url, params, subject)
+            else:
+                body = await self._with_retries(method, operation, url, params, subject)
+        except GatewayError as exc:
+            self._health.record_error(subject, exc, time.monotonic() - started)
+            self._failures.remember(key, exc)
+            raise
+        except BaseException:
+            self._health.abandon()
+            raise
+        self._health.record(subject, failed=False, seconds=time.monotonic() - started)
+        return body
+
+    async def _traced(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:
+        """The call in a client span named by its operation, attributed with the path template (never the ids)."""
         attributes = {"http.request.method": method, "url.template": _TEMPLATES.get(operation, operation)}
         with tracing.span(f"BAW {operation}", kind="client", attributes=attributes) as span:
             try:
-                body = await self._with_retries(method, operation, url, params, subject, span)
+                return await self._with_retries(method, operation, url, params, subject, span)
             except GatewayError as exc:
-                self._health.record_error(subject, exc, time.monotonic() - started)
-                self._failures.remember(key, exc)
                 if span is not None:
                     span.set_attribute("error.type", exc.code)
                 raise
-            except BaseException:
-                self._health.abandon()
-                raise
-        self._health.record(subject, failed=False, seconds=time.monotonic() - started)
-        return body
 
     async def _with_retries(
         self, method: str, operation: str, url: URL, params: dict[str, str], subject: str, span: Any = None
@@ -207,7 +217,8 @@ class BawClient:
             try:
                 async with upstream_errors("BAW", self._timeout_s):
                     headers = {"Authorization": authorization}
-                    tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
+                    if tracing.active():
+                        tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
                     async with self._session.request(
                         method,
                         url,

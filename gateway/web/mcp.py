@@ -89,6 +89,8 @@ def _tool_span(name: str) -> AbstractContextManager[Any]:
 
 def _tool_function(tool: Tool):  # type: ignore[no-untyped-def]
     async def call(args: Arguments, service: ProcessService) -> CallToolResult:
+        if not tracing.active():
+            return await run(args, service)
         with _tool_span(tool.name):
             return await run(args, service)
 

@@ -26,44 +26,49 @@ def route_label(request: web.Request) -> str:
 
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    tally = RequestTally(surface="mcp" if request.path.startswith("/mcp") else "rest")
-    token = current_tally.set(tally)
-    started = time.perf_counter()
-    status = 500
+    if not tracing.active():
+        return await _observed(request, handler, route_label(request))
+    # A server span per request, continuing the caller's W3C trace; the access line is logged inside it.
     route = route_label(request)
-    # A server span per request, continuing the caller's W3C trace (a no-op while tracing is off).
     with tracing.span(
         f"{request.method} {route}",
         kind="server",
         carrier=request.headers,
         attributes={"http.request.method": request.method, "http.route": route},
-    ) as span:
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            if span is not None:
-                span.set_attribute("http.response.status_code", status)
-            current_tally.reset(token)
-            elapsed = time.perf_counter() - started
-            request.app[METRICS].http_request(route, request.method, status, elapsed)
-            access_log.log(
-                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-                "%s %s %d %.1f ms",
-                request.method,
-                request.path,
-                status,
-                elapsed * 1000,
-                extra={
-                    "route": route,
-                    "method": request.method,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "cache": tally.cache,
-                    "baw_calls": tally.baw_calls,
-                },
-            )
+    ):
+        return await _observed(request, handler, route)
+
+
+async def _observed(request: web.Request, handler: Handler, route: str) -> web.StreamResponse:
+    tally = RequestTally(surface="mcp" if request.path.startswith("/mcp") else "rest")
+    token = current_tally.set(tally)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        tracing.annotate("http.response.status_code", status)
+        current_tally.reset(token)
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].http_request(route, request.method, status, elapsed)
+        access_log.log(
+            logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+            "%s %s %d %.1f ms",
+            request.method,
+            request.path,
+            status,
+            elapsed * 1000,
+            extra={
+                "route": route,
+                "method": request.method,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "cache": tally.cache,
+                "baw_calls": tally.baw_calls,
+            },
+        )
