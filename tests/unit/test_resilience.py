@@ -87,6 +87,24 @@ def test_old_outcomes_leave_the_window() -> None:
     assert not health.is_open
 
 
+def test_the_window_is_bounded_and_judged_by_what_it_still_holds() -> None:
+    """Past its bound the window drops its oldest outcomes, and what they counted goes with them: 10,000
+    successes push out earlier failures of many ids, and only failures still held can open the breaker."""
+    health = BawHealth(POLICY, clock=ManualClock())
+    for n in range(20):
+        _record(health, f"first {n}", failed=False)
+    for n in range(8):
+        _record(health, f"failed {n}", failed=True)  # 8 of 28: under the rate
+    for n in range(BawHealth._MAX_OUTCOMES):
+        _record(health, f"ok {n}", failed=False)
+    assert len(health._outcomes) == BawHealth._MAX_OUTCOMES and not health._failed
+    for n in range(BawHealth._MAX_OUTCOMES):  # every success replaced by a failure of one of two ids
+        _record(health, f"failed {n % 2}", failed=True)
+    assert not health.is_open  # all failing, but two ids only: the distinct-subject rule holds
+    _record(health, "failed 2", failed=True)
+    assert health.is_open
+
+
 def test_slow_calls_over_distinct_ids_open_it() -> None:
     health = BawHealth(POLICY, clock=ManualClock())
     for n in range(10):
