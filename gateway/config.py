@@ -22,6 +22,7 @@ from gateway.secret import Secret
 from gateway.tls import client_ssl_context
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 LOG_FORMATS = ("json", "text")
 SECRET_NAMES = (
     "BAW_CLIENT_SECRET",
@@ -80,6 +81,7 @@ class Settings:
     public_url: URL = URL("http://localhost:8080")
     log_level: str = "INFO"
     log_format: str = "json"
+    event_loop: str = "auto"  # auto: uvloop when installed (the image has it), else asyncio's own
     drain_s: float = 5.0
     shutdown_timeout_s: float = 30.0
     request_timeout_s: float = 30.0
@@ -158,6 +160,7 @@ _ENV_NAMES = {
     "public_url": "GATEWAY_PUBLIC_URL",
     "log_level": "GATEWAY_LOG_LEVEL",
     "log_format": "GATEWAY_LOG_FORMAT",
+    "event_loop": "GATEWAY_EVENT_LOOP",
     "drain_s": "GATEWAY_DRAIN_S",
     "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
     "request_timeout_s": "GATEWAY_REQUEST_TIMEOUT_S",
@@ -496,6 +499,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         log_level=r.parsed("GATEWAY_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
         log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
+        event_loop=r.parsed("GATEWAY_EVENT_LOOP", "auto", _choice(EVENT_LOOPS), " or ".join(EVENT_LOOPS)),
         drain_s=r.parsed("GATEWAY_DRAIN_S", 5.0, _non_negative, "a number of seconds >= 0"),
         shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),
         request_timeout_s=r.parsed("GATEWAY_REQUEST_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),

@@ -129,7 +129,14 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
         max_connections=settings.max_connections,
         keepalive_timeout_s=settings.keepalive_timeout_s,
     )
-    log.info("gateway listening on %s:%d (public URL %s)", settings.host, settings.port, settings.public_url)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
+    log.info(
+        "gateway listening on %s:%d (public URL %s, %s event loop)",
+        settings.host,
+        settings.port,
+        settings.public_url,
+        loop,
+    )
     if started is not None:
         started()
     signalled = asyncio.Event()

@@ -39,9 +39,9 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         else:
             shutil.copy(path, source / item)
     wheels = tmp_path / "wheels"
-    # Stage 1: `pip wheel --wheel-dir /wheels ".[tracing]"`
+    # Stage 1: `pip wheel --wheel-dir /wheels ".[tracing,uvloop]"`
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{source}[tracing]"],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{source}[tracing,uvloop]"],
         check=True,
         cwd=source,
     )
