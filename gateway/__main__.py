@@ -330,6 +330,8 @@ def _print_demo(
     else:
         lines += ["Hosts signing users in with OAuth: .venv/bin/baw-gateway demo --oauth", ""]
     lines += ["Stop with Ctrl-C.", ""]
+    for handler in logging.getLogger().handlers:
+        handler.flush()  # the log lines so far come first (they are written per loop turn)
     print("\n".join(lines), flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -78,9 +79,54 @@ def _skip_unused_record_fields() -> None:
     logging.logMultiprocessing = False
 
 
+class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes the lines of one event-loop turn together, at the end of that turn: one write for all of them instead
+    of a write and a flush per line (an access line and an audit line per request made that a fifth of the cost of
+    a cached answer). Lines are never held longer than the turn: WARNING and above, lines from other threads and
+    lines logged while no loop runs are written at once (with what is pending, in order), and `flush` - called by
+    `logging.shutdown` at exit - writes whatever is left, so nothing is lost on shutdown."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None  # the loop that will write the pending lines
+
+    def emit(self, record: logging.LogRecord) -> None:  # called under the handler's lock
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:  # noqa: BLE001 - logging's contract: a bad record is reported, never raised
+            self.handleError(record)
+            return
+        if record.levelno < logging.WARNING:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # another thread, or no loop: at once
+                loop = None
+            if loop is not None:
+                if self._scheduled_on is not loop:  # (a loop closed before its turn ended does not hold lines)
+                    self._scheduled_on = loop
+                    loop.call_soon(self.flush)
+                return
+        self._write()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._scheduled_on = None
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending and self.stream is not None:
+            lines, self._pending = "".join(self._pending), []
+            try:
+                self.stream.write(lines)
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream: nothing to keep the lines for
+                pass
+
+
 def configure_logging(level: str, fmt: str, stream=None) -> None:  # type: ignore[no-untyped-def]
     _skip_unused_record_fields()
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = TurnBufferedHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
