@@ -156,6 +156,41 @@ end
 """
 
 
+# An MCP tools/call per request (2026-07-28, stateless: no handshake), the id fixed (hot) or new each time.
+MCP_LUA = """
+local counter = 0
+local base = 0
+local unique = {unique}
+function setup(thread)
+  thread:set("base", math.random(1, 999) * 10000000)
+end
+function init(args)
+  base = tonumber(wrk.thread:get("base")) or 0
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+wrk.headers["Mcp-Method"] = "tools/call"
+wrk.headers["Mcp-Name"] = "get_process_status"
+function request()
+  counter = counter + 1
+  local id = "23972"
+  if unique then id = tostring(base + counter) end
+  return wrk.format(nil, "/mcp", nil, string.format('{body}', counter, id))
+end
+"""
+MCP_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "wrk", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+MCP_CALL = (
+    '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get_process_status",'
+    '"arguments":{"process_id":"%s"},"_meta":' + json.dumps(MCP_META, separators=(",", ":")) + "}}"
+)
+
+
 def ensure_tools() -> None:
     """wrk, nginx and redis-server from Debian's packages, installed when missing (the bench runs as root)."""
     packages = {"wrk": "wrk", "nginx": "nginx", "redis-server": "redis-server"}
@@ -322,11 +357,21 @@ class Bench:
         return count("process.log"), count(tokens)
 
     def wrk(
-        self, target: Target, *, unique: bool, duration: float | None = None, header: str | None = None
+        self,
+        target: Target,
+        *,
+        unique: bool,
+        duration: float | None = None,
+        header: str | None = None,
+        mcp: bool = False,
     ) -> dict[str, float]:
-        script = self.work / "unique.lua"
-        script.write_text(UNIQUE_IDS_LUA)
-        path = "/baw/process-status?process_id=23972"
+        script = self.work / ("mcp.lua" if mcp else "unique.lua")
+        if mcp:
+            body = MCP_CALL.replace("'", "\\'")
+            script.write_text(MCP_LUA.replace("{unique}", "true" if unique else "false").replace("{body}", body))
+        else:
+            script.write_text(UNIQUE_IDS_LUA)
+        path = "/mcp" if mcp else "/baw/process-status?process_id=23972"
         args = [
             "wrk",
             "-t2",
@@ -336,7 +381,7 @@ class Bench:
             "--timeout",
             "10s",
         ]
-        if unique:
+        if unique or mcp:
             args += ["-s", str(script)]
         if header:
             args += ["-H", header]
@@ -420,6 +465,7 @@ class Bench:
         scenarios["memory"] = self.memory(gateway, 2_000 if self.smoke else 200_000)
         scenarios["cluster"] = self.cluster()
         scenarios["signed_in"] = self.signed_in()
+        scenarios["mcp"] = self.mcp()
         scenarios["tracing"] = self.tracing()
         time.sleep(1)  # the last batch of spans
         scenarios["tracing_exports"] = len((self.work / "traces.log").read_bytes().splitlines())
@@ -463,6 +509,42 @@ class Bench:
             "hot_key": self.wrk(keyed, unique=False, header="Authorization: Bearer bench-key-0123456789"),
             "hot_jwt": self.wrk(signed, unique=False, header=f"Authorization: Bearer {token}"),
         }
+
+    def mcp(self) -> dict[str, dict[str, float]]:
+        """tools/call of the same lookup, hot and uncached: the gateway's MCP face against its REST face and
+        against the least MCP server the official SDK makes (references.py mcp-peer)."""
+        hot = self.start_gateway("gateway-mcp")
+        uncached = self.start_gateway("gateway-mcp-nocache", GATEWAY_CACHE_TTL_S="0")
+        peer = self.start_reference("mcp-peer")
+        for target in (hot, uncached, peer):
+            asyncio.run(self.mcp_answers(target))
+        return {
+            "hot_mcp": self.wrk(hot, unique=False, mcp=True),
+            "hot_rest": self.wrk(hot, unique=False),
+            "uncached_mcp": self.wrk(uncached, unique=True, mcp=True),
+            "uncached_rest": self.wrk(uncached, unique=True),
+            "uncached_mcp_peer": self.wrk(peer, unique=True, mcp=True),
+        }
+
+    @staticmethod
+    async def mcp_answers(target: Target) -> None:
+        """wrk counts HTTP statuses only: make sure the call wrk repeats is a tool result, not a JSON-RPC error."""
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": "get_process_status",
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{target.url}/mcp", data=MCP_CALL % (1, "23972"), headers=headers) as response,
+        ):
+            text = await response.text()
+        answer = json.loads(text) if response.status == 200 else {}
+        result = answer.get("result", {})
+        if result.get("isError", True) or "Loan Application" not in json.dumps(result):
+            raise RuntimeError(f"{target.name}: tools/call did not answer the lookup: {response.status} {text[:500]}")
 
     def tracing(self) -> dict[str, dict[str, float]]:
         """Traces off against the tree before traces existed (when git has it), and on with 10 % sampling
@@ -603,7 +685,27 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
                 "target": ">= 0.98",
                 "met": off >= 0.98,
             }
+    mcp = scenarios["mcp"]
+    rps = {name: row["requests_per_s"] for name, row in mcp.items()}
+    mcp_ratios = {
+        "mcp_vs_sdk_peer": {
+            "value": round(rps["uncached_mcp"] / rps["uncached_mcp_peer"], 3),
+            "target": ">= 3",
+            "met": rps["uncached_mcp"] >= 3 * rps["uncached_mcp_peer"],
+        },
+        "mcp_vs_rest_hot": {
+            "value": round(rps["hot_mcp"] / rps["hot_rest"], 3),
+            "target": ">= 0.8",
+            "met": rps["hot_mcp"] >= 0.8 * rps["hot_rest"],
+        },
+        "mcp_vs_rest_uncached": {
+            "value": round(rps["uncached_mcp"] / rps["uncached_rest"], 3),
+            "target": ">= 0.8",
+            "met": rps["uncached_mcp"] >= 0.8 * rps["uncached_rest"],
+        },
+    }
     return {
+        **mcp_ratios,
         **tracing_ratios,
         "uncached_throughput": {"value": round(throughput, 3), "target": ">= 0.8", "met": throughput >= 0.8},
         "uncached_p99": {"value": round(p99, 3), "target": "<= 1.5", "met": p99 <= 1.5},
@@ -639,7 +741,7 @@ def markdown(results: dict[str, object]) -> str:
         "| scenario | target | req/s | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MB | BAW calls | token calls |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for scenario in ("uncached", "hot_id", "cluster", "signed_in", "tracing"):
+    for scenario in ("uncached", "hot_id", "mcp", "cluster", "signed_in", "tracing"):
         for name, row in scenarios[scenario].items():
             lines.append(
                 f"| {scenario} | {name} | {row['requests_per_s']:.0f} | {row['p50_ms']} | {row['p99_ms']} | "

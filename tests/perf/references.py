@@ -3,6 +3,8 @@
 - `proxy`: the floor for an uncached lookup. A minimal aiohttp proxy: one shared ClientSession with the same
   TLS (the bench CA), a static token, no validation, no cache, no metrics, no logs.
 - `bare`: the floor for a cached lookup. An aiohttp handler that returns a fixed JSON body.
+- `mcp-peer`: the MCP peer. The least MCP server the official SDK makes: an `MCPServer` (mcp 2.x) with one tool
+  proxying to BAW over a shared aiohttp session, stateless, JSON answers, served by uvicorn.
 """
 
 from __future__ import annotations
@@ -65,13 +67,38 @@ def bare_app() -> web.Application:
     return app
 
 
+def mcp_peer_app(baw: str, context: ssl.SSLContext):  # type: ignore[no-untyped-def]
+    from mcp.server.mcpserver import MCPServer  # noqa: PLC0415 - only this reference needs the SDK
+
+    server = MCPServer("mcp-peer")
+    sessions: list[aiohttp.ClientSession] = []
+
+    @server.tool()
+    async def get_process_status(process_id: str) -> str:
+        """The status of one BAW process instance."""
+        if not sessions:
+            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=64)))
+        url = f"{baw}/rest/bpm/wle/v1/process/{process_id}"
+        headers = {"Authorization": "Bearer bench", "Accept": "application/json", "Accept-Language": "en"}
+        async with sessions[0].get(url, params={"parts": "header"}, headers=headers) as response:
+            return await response.text()
+
+    return server.streamable_http_app(json_response=True, stateless_http=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["proxy", "bare"])
+    parser.add_argument("kind", choices=["proxy", "bare", "mcp-peer"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--baw", default="")
     parser.add_argument("--ca", default="")
     args = parser.parse_args()
+    if args.kind == "mcp-peer":
+        import uvicorn  # noqa: PLC0415
+
+        peer = mcp_peer_app(args.baw, client_ssl_context(args.ca))
+        uvicorn.run(peer, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+        return
     app = proxy_app(args.baw, client_ssl_context(args.ca)) if args.kind == "proxy" else bare_app()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 

@@ -32,7 +32,11 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "signed_in",
         "tracing",
         "tracing_exports",
+        "mcp",
     }
+    assert set(scenarios["mcp"]) == {"hot_mcp", "hot_rest", "uncached_mcp", "uncached_rest", "uncached_mcp_peer"}
+    for row in scenarios["mcp"].values():  # (each target's tools/call was checked to answer the lookup first)
+        assert row["requests"] > 0 and row["errors"] == 0
     assert scenarios["tracing_exports"] > 0  # sampled spans reached the OTLP collector
     for row in scenarios["tracing"].values():
         assert row["requests"] > 0 and row["errors"] == 0
@@ -50,6 +54,9 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
     assert bounds["handshakes_ok"] == bounds["handshakes"] > 0
     before = {"tracing_off_vs_before_hot", "tracing_off_vs_before_uncached"}  # only where git has the history
     assert set(report["ratios"]) - before == {
+        "mcp_vs_sdk_peer",
+        "mcp_vs_rest_hot",
+        "mcp_vs_rest_uncached",
         "tracing_on_10pct_hot",
         "tracing_on_10pct_uncached",
         "uncached_throughput",
