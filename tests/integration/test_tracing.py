@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import aiohttp
 import pytest
@@ -169,3 +170,43 @@ async def test_traces_asked_for_without_the_sdk_is_a_clear_configuration_error()
         builtins.__import__ = real_import
     assert not tracing.active()
     assert not tracing.configure({"OTEL_SERVICE_NAME": "only a name"})  # no endpoint, no exporter: off
+
+
+async def test_off_is_free_the_sdk_is_never_imported_while_serving(gateway_env) -> None:
+    """Off means no tracer at all, not a no-op one: a fresh interpreter serves REST and MCP lookups through the
+    whole stack, and neither the tracing SDK nor the propagators were ever imported. (redis-py imports the
+    OpenTelemetry API and metrics SDK for its own optional instrumentation when they are installed; that is not
+    ours and costs nothing per request.)"""
+    import sys
+
+    program = """
+import asyncio, json, os, sys
+from aiohttp.test_utils import TestClient, TestServer
+from gateway.app import create_app
+from gateway.config import load_settings
+
+async def main():
+    env = json.loads(os.environ["GATEWAY_TEST_ENV"])
+    async with TestClient(TestServer(create_app(load_settings(env)))) as client:
+        assert (await client.get("/baw/process-status?process_id=23972")).status == 200
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {}}
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "get_process_status", "arguments": {"process_id": "2001"}, "_meta": meta}}
+        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
+                   "Mcp-Method": "tools/call", "Mcp-Name": "get_process_status"}
+        assert (await client.post("/mcp", json=call, headers=headers)).status == 200
+    tracing = ("opentelemetry.sdk.trace", "opentelemetry.propagate")
+    print(sorted(name for name in sys.modules if name.startswith(tracing)))
+
+asyncio.run(main())
+"""
+    env = {"PATH": os.environ["PATH"], "GATEWAY_TEST_ENV": json.dumps(gateway_env)}
+    # (asynchronously: the simulator answering it runs in this test's loop)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", program, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(child.communicate(), 120)
+    assert child.returncode == 0, err.decode()[-2000:]
+    assert out.decode().strip() == "[]"

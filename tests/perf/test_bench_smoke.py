@@ -52,8 +52,7 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
     bounds = scenarios["memory_bounds"]
     assert bounds["not_found_answers"] == bounds["unknown_ids"] > 0
     assert bounds["handshakes_ok"] == bounds["handshakes"] > 0
-    before = {"tracing_off_vs_before_hot", "tracing_off_vs_before_uncached"}  # only where git has the history
-    assert set(report["ratios"]) - before == {
+    assert set(report["ratios"]) == {
         "mcp_vs_sdk_peer",
         "mcp_vs_rest_hot",
         "mcp_vs_rest_uncached",
