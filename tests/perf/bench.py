@@ -1,9 +1,10 @@
 """`make bench`: the gateway measured against references, side by side, in one run on this machine.
 
-Only ratios within one run mean anything on shared, noisy machines. Targets (tests/perf/README in the README's
-"Performance" chapter): uncached throughput >= 0.8 x the minimal proxy and p99 <= 1.5 x its p99; hot-id
-throughput >= 0.7 x the bare handler; a burst of 1000 lookups of one cold id costs BAW one call; token calls
-follow time, not load; RSS after 200,000 distinct lookups <= 150 MB.
+Only ratios within one run mean anything on shared, noisy machines. Targets (the README's "Performance" chapter):
+uncached throughput >= 0.7 x the minimal proxy and p99 <= 1.5 x its p99; hot-id throughput >= 0.6 x the bare
+handler; MCP tools/call >= 3 x the official-SDK peer and >= 0.8 x the REST face; traces on (10 %) >= 0.9 x off;
+a burst of 1000 lookups of one cold id costs BAW one call; token calls follow time, not load; RSS after 200,000
+distinct lookups <= 150 MB.
 """
 
 from __future__ import annotations
@@ -685,9 +686,9 @@ def ratios(scenarios: dict[str, dict]) -> dict[str, object]:
     return {
         **mcp_ratios,
         **tracing_ratios,
-        "uncached_throughput": {"value": round(throughput, 3), "target": ">= 0.8", "met": throughput >= 0.8},
+        "uncached_throughput": {"value": round(throughput, 3), "target": ">= 0.7", "met": throughput >= 0.7},
         "uncached_p99": {"value": round(p99, 3), "target": "<= 1.5", "met": p99 <= 1.5},
-        "hot_throughput": {"value": round(hot_ratio, 3), "target": ">= 0.7", "met": hot_ratio >= 0.7},
+        "hot_throughput": {"value": round(hot_ratio, 3), "target": ">= 0.6", "met": hot_ratio >= 0.6},
         "burst_baw_calls": {"value": burst["baw_calls"], "target": "== 1", "met": burst["baw_calls"] == 1},
         "token_calls_vs_time": {
             "value": f"{tokens['token_calls']} calls, {tokens['token_calls_due_by_time']} due by time",
