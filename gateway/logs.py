@@ -26,17 +26,36 @@ class _RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line. Built for a line or two per request: the timestamp's seconds are formatted once
+    per second, and one encoder serves every line (json.dumps with a
+    `default` builds a new one per call)."""
+
+    _encode = json.JSONEncoder(default=str, ensure_ascii=True).encode
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second, self._second_text = -1, ""
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED and v is not None})
+        for key, value in record.__dict__.items():
+            if value is not None and key not in _RESERVED:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return self._encode(entry)
 
 
 class TextFormatter(logging.Formatter):
