@@ -66,6 +66,8 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "rss_after_lookups",
         "cluster_hot",
         "cluster_uncached",
+        "all_features_hot",
+        "all_features_uncached",
         "jwt_vs_key",
         "rss_growth_unknown_ids",
         "rss_growth_handshakes",
