@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Coroutine
 
 import aiohttp
 from aiohttp import web
@@ -192,14 +192,8 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(renewed.refresh(), 10)
         except (GatewayError, TimeoutError) as exc:
             log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
-        renewal = asyncio.create_task(renewed.run(), name="oauth-key-renewal")
-        renewal.add_done_callback(_report_death)
-        app[BACKGROUND_TASKS]["oauth_key_renewal"] = renewal
-        yield
-        renewal.remove_done_callback(_report_death)
-        renewal.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewal
+        async with _background(app, "oauth_key_renewal", renewed.run(), task="oauth-key-renewal"):
+            yield
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:
@@ -228,14 +222,8 @@ async def baw_credentials(app: web.Application) -> AsyncIterator[None]:
     if not provider.background:
         yield
         return
-    renewal = asyncio.create_task(provider.run(), name="baw-credential-renewal")
-    renewal.add_done_callback(_report_death)
-    app[BACKGROUND_TASKS]["credential_renewal"] = renewal
-    yield
-    renewal.remove_done_callback(_report_death)
-    renewal.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await renewal
+    async with _background(app, "credential_renewal", provider.run(), task="baw-credential-renewal"):
+        yield
 
 
 async def user_credentials(app: web.Application) -> AsyncIterator[None]:
@@ -265,14 +253,26 @@ async def user_credentials(app: web.Application) -> AsyncIterator[None]:
     table = app[USER_CREDENTIALS] = UserCredentials(
         source, max_users=settings.user_credentials_max, idle_s=settings.user_idle_s, clock=app[WALL_CLOCK]
     )
-    renewal = asyncio.create_task(table.run(), name="baw-user-credential-renewal")
-    renewal.add_done_callback(_report_death)
-    app[BACKGROUND_TASKS]["user_credential_renewal"] = renewal
-    yield
-    renewal.remove_done_callback(_report_death)
-    renewal.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await renewal
+    async with _background(app, "user_credential_renewal", table.run(), task="baw-user-credential-renewal"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _background(
+    app: web.Application, check: str, work: Coroutine[Any, Any, None], *, task: str
+) -> AsyncIterator[None]:
+    """Run `work` as the background task `task` (its name in logs) for the block: a /livez check named `check`,
+    reported at once if it ever ends on its own, cancelled when the block ends."""
+    running = asyncio.create_task(work, name=task)
+    running.add_done_callback(_report_death)
+    app[BACKGROUND_TASKS][check] = running
+    try:
+        yield
+    finally:
+        running.remove_done_callback(_report_death)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

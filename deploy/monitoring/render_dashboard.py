@@ -16,7 +16,7 @@ import os
 import random
 import shutil
 import signal
-import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 from gateway.simulator.server import SimulatorConfig  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 SCRAPE_S = 2
 PROMETHEUS_CONF = """
@@ -53,20 +54,14 @@ MCP_META = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(url: str, seconds: float = 30, ca: str | None = None) -> None:
     async def poll() -> None:
         deadline = time.monotonic() + seconds
-        ssl = __import__("ssl").create_default_context(cafile=ca) if ca else None
+        trust = ssl.create_default_context(cafile=ca) if ca else None
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 try:
-                    async with http.get(url, ssl=ssl) as response:
+                    async with http.get(url, ssl=trust) as response:
                         if response.status < 500:
                             return
                 except aiohttp.ClientError:
@@ -150,14 +145,14 @@ class Run:
 
     async def load(self, seconds: float) -> None:
         """About 40 requests a second of mixed questions, with phases an operator would want to see."""
-        ssl = __import__("ssl").create_default_context(cafile=self.ca)
+        trust = ssl.create_default_context(cafile=self.ca)
         started = time.monotonic()
         hot = ["23972", "2001", "881", "1500"]
         async with aiohttp.ClientSession() as http:
 
             async def faults(**values: object) -> None:
                 url = f"https://localhost:{self.sim_port}/_simulator/faults"
-                async with http.post(url, json=values, ssl=ssl) as response:
+                async with http.post(url, json=values, ssl=trust) as response:
                     response.raise_for_status()
 
             async def one(n: int) -> None:

@@ -31,17 +31,13 @@ def _error(code: int, message: str) -> web.Response:
     return web.json_response(body, status=400)
 
 
-def trace_context(raw: bytes) -> dict[str, str] | None:
-    """For a single tools/call: the W3C trace context and protocol revision its `_meta` carries (2026-07-28 lets
-    `traceparent` travel there), for the tool's span."""
-    try:
-        message = json.loads(raw)
-    except (RecursionError, ValueError):
-        return None
+def trace_context(message: Any) -> dict[str, str] | None:
+    """For a single tools/call (as `screen` parsed it): the W3C trace context and protocol revision its `_meta`
+    carries (2026-07-28 lets `traceparent` travel there) and its id, for the tool's span."""
     params = message.get("params") if isinstance(message, dict) and message.get("method") == "tools/call" else None
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    if not isinstance(meta, dict):
-        return {"jsonrpc.request.id": str(message.get("id"))} if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        return None
+    meta = params["_meta"] if isinstance(params.get("_meta"), dict) else {}
     found = {key: meta[key] for key in ("traceparent", "tracestate") if isinstance(meta.get(key), str)}
     version = meta.get("io.modelcontextprotocol/protocolVersion")
     if isinstance(version, str):
@@ -50,14 +46,19 @@ def trace_context(raw: bytes) -> dict[str, str] | None:
     return found
 
 
-def screen(raw: bytes) -> web.Response | None:
-    """An answer for a message the library must not see, or None to pass it on."""
+def screen(raw: bytes) -> tuple[web.Response | None, Any]:
+    """(an answer for a message the library must not see, or None to pass it on; the parsed message, or None
+    where it is not JSON)."""
     try:
         message = json.loads(raw)
     except RecursionError:
-        return _error(PARSE_ERROR, "Parse error: the JSON is nested too deeply.")
+        return _error(PARSE_ERROR, "Parse error: the JSON is nested too deeply."), None
     except ValueError:
-        return None  # not JSON at all: the library answers that itself
+        return None, None  # not JSON at all: the library answers that itself
+    return _refusal(message), message
+
+
+def _refusal(message: Any) -> web.Response | None:
     messages = message if isinstance(message, list) else [message]
     ignored = 0
     for item in messages:

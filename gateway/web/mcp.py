@@ -194,11 +194,11 @@ def add_routes(app: web.Application, settings: Settings) -> None:
 
     async def mcp(request: web.Request) -> web.StreamResponse:
         raw = await request.read() if request.content_type == "application/json" else b""
-        refusal = jsonrpc.screen(raw) if raw else None
+        refusal, message = jsonrpc.screen(raw) if raw else (None, None)
         if refusal is not None:
             return refusal
         if tracing.active() and raw:
-            context = jsonrpc.trace_context(raw) or {}
+            context = jsonrpc.trace_context(message) or {}
             context.setdefault("mcp.protocol.version", request.headers.get("MCP-Protocol-Version", ""))
             with bound(call_trace_var, context):
                 return await endpoint.handle(request)

@@ -22,14 +22,24 @@ def _tool(name: str) -> str:
     return str(BIN / name) if (BIN / name).exists() else shutil.which(name) or name
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
-def rendered(request, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    output = subprocess.run(
-        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / request.param)],
+def _kustomize(overlay: str) -> str:
+    """The overlay rendered by `kubectl kustomize`, as YAML text."""
+    return subprocess.run(
+        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+
+
+def _documents(overlay: str) -> dict[tuple[str, str], dict]:
+    """The rendered overlay's objects by (kind, name)."""
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(_kustomize(overlay))}
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    output = _kustomize(request.param)
     path = tmp_path_factory.mktemp(request.param) / "all.yaml"
     path.write_text(output)
     # The gateway's own objects by kind (components add others, such as Redis, under other names).
@@ -112,12 +122,7 @@ def test_prometheus_scrapes_and_the_network_is_closed_by_default(rendered) -> No
 
 
 def test_production_serves_no_api_explorer() -> None:
-    output = subprocess.run(
-        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "prod")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    output = _kustomize("prod")
     config = next(doc for doc in yaml.safe_load_all(output) if doc["kind"] == "ConfigMap")
     assert config["data"]["GATEWAY_DOCS"] == "off"
 
@@ -129,13 +134,7 @@ def test_applying_an_overlay_never_overwrites_a_secret(rendered) -> None:
 
 
 def test_production_runs_cluster_mode_with_a_hardened_redis_only_gateways_reach() -> None:
-    output = subprocess.run(
-        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "prod")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(output)}
+    documents = _documents("prod")
     gateway = documents[("Deployment", "baw-gateway")]["spec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item["value"] for item in gateway["env"]}
     assert env["GATEWAY_REDIS_URL"].startswith("redis://baw-gateway-redis:")
@@ -184,13 +183,7 @@ def test_pods_run_under_restricted_security_without_a_fixed_uid_and_spread_over_
 
 
 def test_the_openshift_overlay_has_a_route_and_openshift_dns() -> None:
-    output = subprocess.run(
-        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "openshift")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(output)}
+    documents = _documents("openshift")
     route = documents[("Route", "baw-gateway")]["spec"]
     assert route["to"]["name"] == "baw-gateway" and route["tls"]["termination"] == "edge"
     dns = documents[("NetworkPolicy", "baw-gateway")]["spec"]["egress"][0]
@@ -199,12 +192,6 @@ def test_the_openshift_overlay_has_a_route_and_openshift_dns() -> None:
 
 
 def test_production_replicas_and_autoscaler_minimum_agree() -> None:
-    output = subprocess.run(
-        [_tool("kubectl"), "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / "prod")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(output)}
+    documents = _documents("prod")
     replicas = documents[("Deployment", "baw-gateway")]["spec"]["replicas"]
     assert documents[("HorizontalPodAutoscaler", "baw-gateway")]["spec"]["minReplicas"] == replicas == 3

@@ -12,11 +12,40 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from typing import Iterator
 
 from tests.cluster import redis_server
 from tests.ports import free_port
 
 GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+@contextmanager
+def running_demo(*args: str) -> Iterator[tuple[int, str]]:
+    """`baw-gateway demo` on a free port: yields (port, what it printed until it was ready); stopped with Ctrl-C
+    afterwards, which must end it cleanly."""
+    port = free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    with subprocess.Popen(
+        [*GATEWAY, "demo", *args, "--simulator-port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as demo:
+        try:
+            lines: list[str] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and demo.poll() is None:
+                lines.append(demo.stdout.readline())
+                if "Stop with Ctrl-C" in lines[-1]:
+                    break
+            yield port, "".join(lines)
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0
 
 
 def test_bad_configuration_exits_2_naming_every_problem_without_a_traceback() -> None:
@@ -29,62 +58,23 @@ def test_bad_configuration_exits_2_naming_every_problem_without_a_traceback() ->
 
 
 def test_demo_starts_the_gateway_against_the_simulator_and_its_curl_lines_answer() -> None:
-    port, simulator_port = free_port(), free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port)}
-    with subprocess.Popen(
-        [*GATEWAY, "demo", "--simulator-port", str(simulator_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as demo:
-        try:
-            lines: list[str] = []
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and demo.poll() is None:
-                lines.append(demo.stdout.readline())
-                if "Stop with Ctrl-C" in lines[-1]:
-                    break
-            output = "".join(lines)
-            urls = re.findall(r"curl -s '([^']+process_id=\d+)'\s+# an active loan", output)
-            assert urls, output
-            with urllib.request.urlopen(urls[0], timeout=10) as response:
-                body = json.load(response)
-            assert body["status"] == "active" and body["process_id"] == "23972"
-        finally:
-            demo.send_signal(signal.SIGINT)
-            demo.wait(timeout=20)
-    assert demo.returncode == 0
+    with running_demo() as (_, output):
+        urls = re.findall(r"curl -s '([^']+process_id=\d+)'\s+# an active loan", output)
+        assert urls, output
+        with urllib.request.urlopen(urls[0], timeout=10) as response:
+            body = json.load(response)
+        assert body["status"] == "active" and body["process_id"] == "23972"
 
 
 def test_demo_with_replicas_runs_gateways_sharing_a_redis_behind_one_front(tmp_path) -> None:
     redis_server(tmp_path)  # skips, with the reason, where redis-server cannot be had
     redis_before = _redis_processes()
-    port, simulator_port = free_port(), free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port)}
-    with subprocess.Popen(
-        [*GATEWAY, "demo", "--replicas", "3", "--simulator-port", str(simulator_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as demo:
-        try:
-            lines: list[str] = []
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and demo.poll() is None:
-                lines.append(demo.stdout.readline())
-                if "Stop with Ctrl-C" in lines[-1]:
-                    break
-            assert "3 gateways behind a round-robin front" in "".join(lines), "".join(lines)
-            for _ in range(6):  # every replica in turn
-                url = f"http://localhost:{port}/baw/process-status?process_id=23972"
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    assert json.load(response)["process_id"] == "23972"
-        finally:
-            demo.send_signal(signal.SIGINT)
-            demo.wait(timeout=20)
-    assert demo.returncode == 0
+    with running_demo("--replicas", "3") as (port, output):
+        assert "3 gateways behind a round-robin front" in output, output
+        for _ in range(6):  # every replica in turn
+            url = f"http://localhost:{port}/baw/process-status?process_id=23972"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert json.load(response)["process_id"] == "23972"
     assert _redis_processes() == redis_before  # the demo's redis-server went with it
 
 
@@ -116,34 +106,14 @@ def test_a_busy_port_and_a_bad_simulator_port_are_one_clear_line_each() -> None:
 
 
 def test_demo_with_oauth_answers_the_same_question_differently_for_two_users() -> None:
-    port, simulator_port = free_port(), free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port)}
-    with subprocess.Popen(
-        [*GATEWAY, "demo", "--oauth", "--simulator-port", str(simulator_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as demo:
-        try:
-            lines: list[str] = []
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and demo.poll() is None:
-                lines.append(demo.stdout.readline())
-                if "Stop with Ctrl-C" in lines[-1]:
-                    break
-            output = "".join(lines)
-            assert "npx @modelcontextprotocol/inspector" in output and "alice / alice-password" in output
-            answers = {}
-            for token, url, user in re.findall(r"Bearer ([^']+)' '([^']+)'\s+# (alice|bob):", output):
-                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as response:
-                        answers[user] = response.status
-                except urllib.error.HTTPError as error:
-                    answers[user] = error.code
-            assert answers == {"alice": 200, "bob": 403}, output
-        finally:
-            demo.send_signal(signal.SIGINT)
-            demo.wait(timeout=20)
-    assert demo.returncode == 0
+    with running_demo("--oauth") as (_, output):
+        assert "npx @modelcontextprotocol/inspector" in output and "alice / alice-password" in output
+        answers = {}
+        for token, url, user in re.findall(r"Bearer ([^']+)' '([^']+)'\s+# (alice|bob):", output):
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answers[user] = response.status
+            except urllib.error.HTTPError as error:
+                answers[user] = error.code
+        assert answers == {"alice": 200, "bob": 403}, output

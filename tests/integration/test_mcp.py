@@ -100,19 +100,19 @@ async def test_inbound_keys_apply_to_mcp_as_to_rest(protected, mode: str) -> Non
             await client.list_tools()
 
 
+# A stateful handshake (2025-06-18), as a raw JSON-RPC body.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
 async def test_a_foreign_origin_is_refused(gateway) -> None:
     response = await gateway.post(
         "/mcp",
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
+        json=INITIALIZE,
         headers={"Origin": "https://evil.example", "Accept": "application/json, text/event-stream"},
     )
     assert response.status == 403
@@ -221,16 +221,7 @@ async def test_the_catalogue_is_small_fixed_and_lists_the_process_apps(gateway) 
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     opened = await gateway.post(
         "/mcp",
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
+        json=INITIALIZE,
         headers=headers,
     )
     assert (await opened.json())["result"]["capabilities"]["tools"] == {"listChanged": False}

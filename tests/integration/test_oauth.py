@@ -14,15 +14,15 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from openapi_spec_validator import validate
 
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.simulator.idp import IDP
 from tests.conftest import KEY
+from tests.oauth_host import MemoryStorage, host_provider
 from tests.ports import free_port
 
 PORT = free_port()
@@ -57,52 +57,17 @@ def _trust(simulator_tls) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(simulator_tls.ca_bundle))
 
 
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
 def _oauth(gateway, simulator_tls, storage: MemoryStorage) -> OAuthClientProvider:
     """The SDK's provider; the 'browser' follows the authorization URL to the IdP, which signs the user in."""
-    redirected: dict[str, str] = {}
 
-    async def open_browser(url: str) -> None:
+    async def sign_in(url: str) -> dict[str, str]:
         async with httpx2.AsyncClient(verify=_trust(simulator_tls)) as browser:
             answer = await browser.get(url, follow_redirects=False)
         assert answer.status_code == 302, answer.text
-        redirected.update({k: v[0] for k, v in parse_qs(urlparse(answer.headers["location"]).query).items()})
+        return {k: v[0] for k, v in parse_qs(urlparse(answer.headers["location"]).query).items()}
 
-    async def callback() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(
-            code=redirected["code"], state=redirected.get("state"), iss=redirected.get("iss")
-        )
-
-    return OAuthClientProvider(
-        server_url=f"http://127.0.0.1:{gateway.port}/mcp",
-        client_metadata=OAuthClientMetadata(
-            client_name="test host",
-            redirect_uris=["http://127.0.0.1:33418/callback"],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-            token_endpoint_auth_method="none",
-        ),
-        storage=storage,
-        redirect_handler=open_browser,
-        callback_handler=callback,
-    )
+    server = f"http://127.0.0.1:{gateway.port}/mcp"
+    return host_provider(server, "http://127.0.0.1:33418/callback", storage, sign_in)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

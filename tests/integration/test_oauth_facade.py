@@ -13,14 +13,14 @@ import httpx2
 import jwt
 import pytest
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.simulator.idp import IDP
 from tests.clock import ManualClock
+from tests.oauth_host import MemoryStorage, host_provider
 from tests.ports import free_port
 
 PORT = free_port()
@@ -79,49 +79,11 @@ async def _sign_in(simulator_tls, url: str, *, decision: str = "allow") -> dict[
     return {k: v[0] for k, v in parse_qs(urlparse(answer.headers["location"]).query).items()}
 
 
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
 def _provider(simulator_tls, storage: MemoryStorage, client_metadata_url: str | None = None) -> OAuthClientProvider:
-    redirected: dict[str, str] = {}
+    async def sign_in(url: str) -> dict[str, str]:
+        return await _sign_in(simulator_tls, url)
 
-    async def open_browser(url: str) -> None:
-        redirected.update(await _sign_in(simulator_tls, url))
-
-    async def callback() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(
-            code=redirected["code"], state=redirected.get("state"), iss=redirected.get("iss")
-        )
-
-    return OAuthClientProvider(
-        server_url=f"{PUBLIC}/mcp",
-        client_metadata=OAuthClientMetadata(
-            client_name="test host",
-            redirect_uris=[REDIRECT],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-            token_endpoint_auth_method="none",
-        ),
-        storage=storage,
-        redirect_handler=open_browser,
-        callback_handler=callback,
-        client_metadata_url=client_metadata_url,
-    )
+    return host_provider(f"{PUBLIC}/mcp", REDIRECT, storage, sign_in, client_metadata_url)
 
 
 async def _run_tools(simulator_tls, storage, mode: str, client_metadata_url: str | None = None):

@@ -140,7 +140,8 @@ PROCESS_BODY = json.dumps(
     separators=(",", ":"),
 )
 
-UNIQUE_IDS_LUA = """
+# Each wrk thread counts from its own random base, so ids stay distinct across threads and runs.
+LUA_ID_COUNTER = """
 local counter = 0
 local base = 0
 function setup(thread)
@@ -149,24 +150,24 @@ end
 function init(args)
   base = tonumber(wrk.thread:get("base")) or 0
 end
+"""
+
+UNIQUE_IDS_LUA = (
+    LUA_ID_COUNTER
+    + """
 function request()
   counter = counter + 1
   return wrk.format("GET", "/baw/process-status?process_id=" .. (base + counter))
 end
 """
+)
 
 
 # An MCP tools/call per request (2026-07-28, stateless: no handshake), the id fixed (hot) or new each time.
-MCP_LUA = """
-local counter = 0
-local base = 0
+MCP_LUA = (
+    LUA_ID_COUNTER
+    + """
 local unique = {unique}
-function setup(thread)
-  thread:set("base", math.random(1, 999) * 10000000)
-end
-function init(args)
-  base = tonumber(wrk.thread:get("base")) or 0
-end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
@@ -180,6 +181,7 @@ function request()
   return wrk.format(nil, "/mcp", nil, string.format('{body}', counter, id))
 end
 """
+)
 MCP_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientInfo": {"name": "wrk", "version": "1"},

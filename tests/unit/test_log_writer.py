@@ -63,13 +63,16 @@ def test_flush_at_shutdown_writes_what_a_closed_loop_left_pending() -> None:
     stream = CountingStream()
     logger = _logger(stream)
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(asyncio.sleep(0))
 
-    async def log_and_leave() -> None:
+    def log_then_stop() -> None:
         logger.info("pending when the loop closed")
+        loop.stop()  # the loop ends with this turn: the write it scheduled never runs
 
-    loop.run_until_complete(log_and_leave())
-    loop.close()  # its turn may not have ended with a flush
-    logger.info("after the loop")  # no loop: written at once, after the pending line
-    logging.getLogger(logger.name).handlers[0].flush()  # what logging.shutdown does at exit
+    loop.call_soon(log_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert stream.getvalue() == ""  # held, not lost
+    logger.handlers[0].flush()  # what logging.shutdown does at exit
+    assert stream.getvalue() == "pending when the loop closed\n"
+    logger.info("after the loop")  # no loop runs: written at once
     assert stream.getvalue() == "pending when the loop closed\nafter the loop\n"
