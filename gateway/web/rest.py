@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, response_schema
-from cachetools import LRUCache
 from marshmallow import Schema, ValidationError
 
 from gateway.errors import InvalidRequest
@@ -40,31 +39,18 @@ def validation_message(exc: ValidationError, schema: Schema, what: str = "query"
     return message
 
 
-def load_query(schema: Schema, data: Any) -> dict[str, Any]:
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise InvalidRequest(validation_message(exc, schema)) from None
-
-
-# Validated queries, per tool, by their query string: a hot id's query is validated once, not per request
-# (marshmallow's load was 6 % of a cached lookup). Loading is pure and the tools only read what it returns;
-# long query strings are not kept, so the table stays small whatever callers send.
-VALIDATED_QUERIES = 1024
+# Query strings longer than this are validated every time, never kept (Tool.load): the table stays small
+# whatever callers send.
 _MEMO_QUERY_CHARS = 256
 
 
 def rest_handler(tool: Tool) -> Handler:
-    validated: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=VALIDATED_QUERIES)
-
     def valid_query(request: web.Request) -> dict[str, Any]:
         raw = request.query_string
-        query = validated.get(raw)
-        if query is None:
-            query = load_query(tool.query, request.query)  # raises for an invalid one: never kept
-            if len(raw) <= _MEMO_QUERY_CHARS:
-                validated[raw] = query
-        return query
+        try:
+            return tool.load(request.query, raw if len(raw) <= _MEMO_QUERY_CHARS else None)
+        except ValidationError as exc:
+            raise InvalidRequest(validation_message(exc, tool.query)) from None
 
     async def handler(request: web.Request) -> web.Response:
         async with audited(tool.name, "rest", request.query):

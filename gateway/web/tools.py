@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Awaitable, Callable
 
+from cachetools import LRUCache
 from marshmallow import Schema
 
 from gateway.baw.models import ProcessStatus
@@ -17,13 +19,15 @@ from gateway.web import schemas as s
 
 
 class Rendered:
-    """An answer and, encoded on first use, its JSON bytes (reused for every request served the same answer)."""
+    """An answer and, encoded on first use, its JSON bytes and any face's encoding of it (kept with the cache
+    entry, so reused for every request served the same answer)."""
 
-    __slots__ = ("answer", "_body")
+    __slots__ = ("answer", "_body", "_faces")
 
     def __init__(self, answer: dict[str, Any]) -> None:
         self.answer = answer
         self._body: bytes | None = None
+        self._faces: dict[str, bytes] | None = None
 
     @property
     def body(self) -> bytes:
@@ -31,8 +35,19 @@ class Rendered:
             self._body = json.dumps(self.answer).encode()
         return self._body
 
+    def encoded(self, face: str, encode: Callable[[Rendered], bytes]) -> bytes:
+        """This answer as `face` writes it (the MCP result), encoded once."""
+        if self._faces is None:
+            self._faces = {}
+        found = self._faces.get(face)
+        if found is None:
+            found = self._faces[face] = encode(self)
+        return found
+
 
 Answer = tuple[Rendered, dict[str, str]]  # the answer, extra response headers
+
+VALIDATED_ARGUMENTS = 1024  # per tool: the arguments it keeps validated (see Tool.load)
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,22 @@ class Tool:
     answer: Schema
     run: Callable[[ProcessService, dict[str, Any]], Awaitable[Answer]]
     errors: tuple[int, ...] = (400, 403, 404, 502, 503, 504)
+    validated: LRUCache[Hashable, dict[str, Any]] = field(
+        default_factory=lambda: LRUCache(maxsize=VALIDATED_ARGUMENTS), repr=False, compare=False
+    )
+
+    def load(self, data: Mapping[str, Any], key: Hashable | None = None) -> dict[str, Any]:
+        """`data` (a query, MCP arguments) loaded by the query schema; raises ValidationError when invalid.
+
+        `key` stands for `data` exactly (the raw query string; the arguments as a tuple of their items): a valid
+        one is kept, so a hot id is validated once, not per request (marshmallow's load was 6 % of a cached REST
+        lookup and 14 % of an MCP call). Loading is pure and the tools only read what it returns."""
+        if key is None:
+            return self.query.load(data)
+        loaded = self.validated.get(key)
+        if loaded is None:
+            loaded = self.validated[key] = self.query.load(data)
+        return loaded
 
 
 def cache_status(result: CacheResult) -> str:

@@ -1,27 +1,52 @@
-"""Validated queries are kept per query string: a hot id is validated once; invalid queries and query strings
-too long to keep are validated every time."""
+"""Validated arguments are kept per tool (Tool.load): a hot id's query string or MCP arguments are validated once;
+invalid ones, and ones too long to keep, are validated every time."""
 
 from __future__ import annotations
 
+import json
 from unittest import mock
 
 import pytest
 
-from gateway.web import rest
+from gateway.web import mcp_calls, rest
+from gateway.web.tools import TOOLS
+
+STATUS = next(tool for tool in TOOLS if tool.name == "get_process_status")
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "get_process_status",
+}
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
 
 
 @pytest.fixture
 def validations():
-    """The queries marshmallow was asked to validate, in order."""
+    """The data marshmallow was asked to validate for get_process_status, in order (the table starts empty: it is
+    kept per process, across the tests' apps)."""
+    STATUS.validated.clear()
     calls: list[dict[str, str]] = []
-    real = rest.load_query
+    real = STATUS.query.load
 
-    def counted(schema, data):  # type: ignore[no-untyped-def]
+    def counted(data, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(dict(data))
-        return real(schema, data)
+        return real(data, *args, **kwargs)
 
-    with mock.patch.object(rest, "load_query", counted):
+    with mock.patch.object(STATUS.query, "load", counted):
         yield calls
+
+
+async def _call(gateway, process_id) -> dict:  # type: ignore[no-untyped-def]
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_process_status", "arguments": {"process_id": process_id}, "_meta": META},
+    }
+    response = await gateway.post("/mcp", data=json.dumps(message), headers=HEADERS)
+    return (await response.json())["result"]
 
 
 async def test_a_query_string_is_validated_once_and_an_invalid_one_every_time(gateway, validations) -> None:
@@ -38,4 +63,22 @@ async def test_a_query_string_too_long_to_keep_is_validated_every_time(gateway, 
     with mock.patch.object(rest, "_MEMO_QUERY_CHARS", 10):
         for _ in range(2):
             assert (await gateway.get("/baw/process-status?process_id=2001")).status == 200
+    assert len(validations) == 2
+
+
+async def test_mcp_arguments_are_validated_once_each_with_its_type(gateway, validations) -> None:
+    for _ in range(3):
+        assert (await _call(gateway, "23972"))["isError"] is False
+    assert (await _call(gateway, 23972))["isError"] is False  # a number is other arguments than a string
+    assert len(validations) == 2
+    await _call(gateway, 1)  # valid, so kept, whatever BAW answers
+    for _ in range(2):  # True == 1 in Python, not to marshmallow: not answered from 1's entry
+        assert (await _call(gateway, True))["isError"] is True
+    assert validations[2:] == [{"process_id": 1}, {"process_id": True}, {"process_id": True}]
+
+
+async def test_mcp_arguments_too_long_to_keep_are_validated_every_time(gateway, validations) -> None:
+    with mock.patch.object(mcp_calls, "_MEMO_VALUE_CHARS", 3):
+        for _ in range(2):
+            assert (await _call(gateway, "2001"))["isError"] is False
     assert len(validations) == 2
