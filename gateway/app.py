@@ -56,7 +56,7 @@ from gateway.web.facade import Facade
 from gateway.web.limits import deadline_middleware
 from gateway.web.observe import observe_middleware
 from gateway.web.openapi import build_openapi
-from gateway.web.security import auth_middleware, cors_middleware, rate_limit_middleware
+from gateway.web.security import caller_middleware, cors_middleware
 from gateway.web.stamp import stamp_response
 
 # Inbound limits: hosts send short GET lines and a few headers; MCP bodies are small JSON-RPC messages.
@@ -86,8 +86,7 @@ def create_app(
             cors_middleware,
             error_middleware,
             deadline_middleware,
-            auth_middleware,
-            rate_limit_middleware,
+            caller_middleware,
         ],
         client_max_size=MAX_BODY_BYTES,
         handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD},

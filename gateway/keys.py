@@ -83,6 +83,5 @@ RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
 AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
-CALLER: web.RequestKey[str] = web.RequestKey("caller")  # "key:<fingerprint>" or "ip:<address>"
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")  # a signed-in user (OAuth)
 CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")  # through trusted proxies only

@@ -17,6 +17,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.simulator.server import SIMULATOR, SimulatorConfig, SimulatorState, create_simulator_app
 from gateway.simulator.tls import SimulatorTls, generate_tls
+from tests.cluster import redis_server as make_redis_server
 from tests.ports import free_port
 
 # Distinctive values, so a leak into a log line or an answer is unmistakable.
@@ -58,6 +59,15 @@ async def simulator(aiohttp_server, simulator_tls: SimulatorTls, simulator_confi
     app = create_simulator_app(simulator_config)
     server = await aiohttp_server(app, ssl=simulator_tls.server_context)
     return Simulator(server=server, state=app[SIMULATOR], config=simulator_config)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real redis-server (with a password) for the cluster-mode tests."""
+    server = make_redis_server(tmp_path)
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

@@ -17,24 +17,41 @@ from cachetools import LRUCache
 
 from gateway.shared.link import Script, SharedState
 
-# KEYS[1]: the caller's key. ARGV: emission interval (µs), burst, take (1) or only look (0).
-# Returns 0 when allowed, else the microseconds until the next request would be.
-GCRA_SOURCE = """
+# One GCRA check: key, emission interval (µs), burst, take (1) or only look (0), Redis's clock (µs). Returns 0
+# when allowed, else the microseconds until the next request would be.
+_GCRA_FUNCTION = """
+local function gcra(key, interval, burst, take, now)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if now < allow_at then return allow_at - now end
+  if take then
+    redis.call('SET', key, string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+  end
+  return 0
+end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst * interval
-if now < allow_at then return allow_at - now end
-if ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-end
-return 0
 """
-GCRA = Script("rate_limit", GCRA_SOURCE)
+# KEYS[1]: the caller's key. ARGV: emission interval (µs), burst, take (1) or only look (0).
+GCRA = Script(
+    "rate_limit",
+    _GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', now)\n",
+)
+# Look at KEYS[1] (ARGV 1-2) and, when it allows, take from KEYS[2] (ARGV 3-4): {0, 0} when allowed, else
+# {1 or 2 for the limit that refused, microseconds until it would allow}.
+GCRA_LOOK_THEN_TAKE = Script(
+    "rate_limit",
+    _GCRA_FUNCTION
+    + """
+local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), false, now)
+if wait > 0 then return {1, wait} end
+wait = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), true, now)
+if wait > 0 then return {2, wait} end
+return {0, 0}
+""",
+)
 
 
 @dataclass
@@ -88,4 +105,26 @@ class Limiter:
         wait_us = await shared.script(GCRA, [key], [self._interval_us, self._burst, int(take)])
         if wait_us is None:
             return self._local.retry_after(caller, take=take)
-        return None if int(wait_us) == 0 else max(1, math.ceil(int(wait_us) / 1_000_000))
+        return _seconds(int(wait_us))
+
+    async def look_then_take(self, caller: str, then: Limiter, then_caller: str) -> tuple[Limiter, int] | None:
+        """Look at this limit for `caller` and, when it allows, take from `then` for `then_caller`, in one Redis
+        round trip where there were two (both limits are attached to the same Redis, as the app does). None when
+        both allow, else the limit that refused and whole seconds until it would allow."""
+        shared = self._shared
+        if shared is not None:
+            keys = [shared.key("limit", self._name, caller), shared.key("limit", then._name, then_caller)]
+            args = [self._interval_us, self._burst, then._interval_us, then._burst]
+            answer = await shared.script(GCRA_LOOK_THEN_TAKE, keys, args)
+            if answer is not None:
+                refused, wait_us = int(answer[0]), int(answer[1])
+                return None if refused == 0 else ((self, then)[refused - 1], _seconds(wait_us) or 1)
+        wait = self._local.retry_after(caller, take=False)
+        if wait is not None:
+            return self, wait
+        wait = then._local.retry_after(then_caller)
+        return None if wait is None else (then, wait)
+
+
+def _seconds(wait_us: int) -> int | None:
+    return None if wait_us == 0 else max(1, math.ceil(wait_us / 1_000_000))

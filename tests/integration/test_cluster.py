@@ -14,19 +14,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from redis.asyncio import Redis
 
-from tests.cluster import redis_server as make_redis_server
 from tests.cluster import round_robin_app
 from tests.conftest import CLIENT_SECRET, KEY
 
 REPLICAS = 3
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = make_redis_server(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture
@@ -92,6 +83,23 @@ async def test_a_callers_rate_limit_holds_across_the_replicas(cluster) -> None:
     assert set(answers) == {200, 429}
     # The burst plus what the rate refilled meanwhile, with one token of slack; per replica it would be ~30.
     assert 10 <= allowed <= 10 + 2 * elapsed + 1, (allowed, elapsed)
+
+
+async def test_an_address_guessing_keys_is_refused_by_every_replica_even_with_the_right_key(cluster) -> None:
+    """Failed authentications are counted across the replicas, and the right key from a blocked address is
+    refused on each (in one Redis round trip with the key's own rate limit)."""
+    front, _ = await cluster()
+    async with aiohttp.ClientSession() as http:
+        wrong = []
+        for _ in range(12):
+            async with http.get(f"{front}/baw/process-apps", headers={"Authorization": "Bearer wrong"}) as response:
+                wrong.append(response.status)
+        right = []
+        for _ in range(REPLICAS):
+            async with http.get(f"{front}/baw/process-apps", headers=AUTH) as response:
+                right.append((response.status, (await response.json())["error"]["message"]))
+    assert wrong[:10] == [401] * 10 and set(wrong[10:]) == {429}
+    assert all(status == 429 and "failed authentications" in message for status, message in right), right
 
 
 async def test_a_burst_on_one_cold_id_over_every_replica_costs_one_baw_call(cluster, simulator) -> None:

@@ -76,6 +76,12 @@ async def test_wrong_keys_from_one_address_are_slowed_down_and_others_are_not(be
     is told apart by X-Forwarded-For, so one guesser does not lock out the others."""
     answers = [await _wrong_key(behind_proxy, "203.0.113.7") for _ in range(15)]
     assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
+    # Refused whatever it presents now, the right key too: a guess that succeeds is not told apart.
+    blocked = await behind_proxy.get(
+        "/baw/process-status?process_id=23972",
+        headers={"Authorization": "Bearer right-key-5a5a5a", "X-Forwarded-For": "203.0.113.7"},
+    )
+    assert blocked.status == 429 and "failed authentications" in (await blocked.json())["error"]["message"]
     assert await _wrong_key(behind_proxy, "198.51.100.9") == 401  # another client behind the same ingress
     right = await behind_proxy.get(
         "/baw/process-status?process_id=23972",
