@@ -6,7 +6,7 @@ of misreading them during a rolling update.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -23,12 +23,24 @@ def _json_time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# Field names read once. Not dataclasses.asdict: it deep-copies every value, and these are immutable (strings,
+# datetimes, an enum, a tuple of tasks); the copying was 6 % of an uncached lookup's CPU in cluster mode.
+_INSTANCE_FIELDS = tuple(field.name for field in fields(ProcessInstance))
+_TASK_FIELDS = tuple(field.name for field in fields(Task))
+
+
+def _task(task: Task) -> dict[str, Any]:
+    raw = {name: getattr(task, name) for name in _TASK_FIELDS}
+    raw["due_at"] = _json_time(task.due_at)
+    return raw
+
+
 def encode_instance(instance: ProcessInstance) -> dict[str, Any]:
-    raw = asdict(instance)
-    for field in ("created_at", "last_updated", "due_at"):
-        raw[field] = _json_time(raw[field])
+    raw = {name: getattr(instance, name) for name in _INSTANCE_FIELDS}
+    for name in ("created_at", "last_updated", "due_at"):
+        raw[name] = _json_time(raw[name])
     raw["status"] = instance.status.value
-    raw["tasks"] = [{**task, "due_at": _json_time(task["due_at"])} for task in raw["tasks"]]
+    raw["tasks"] = [_task(task) for task in instance.tasks]
     return {"v": VERSION, **raw}
 
 

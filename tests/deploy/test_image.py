@@ -39,9 +39,11 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         else:
             shutil.copy(path, source / item)
     wheels = tmp_path / "wheels"
-    # Stage 1: `pip wheel --wheel-dir /wheels ".[tracing,uvloop]"`
+    # Stage 1: `pip wheel --wheel-dir /wheels ".[<the image's extras>]"`
+    extras = re.search(r'pip wheel --wheel-dir /wheels "\.\[([a-z,]+)\]"', DOCKERFILE.read_text())
+    assert extras is not None and set(extras[1].split(",")) == {"tracing", "uvloop", "hiredis"}
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{source}[tracing,uvloop]"],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{source}[{extras[1]}]"],
         check=True,
         cwd=source,
     )
@@ -67,8 +69,9 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         [
             str(python),
             "-c",
-            "from gateway.web import plugin; print((plugin.STATIC / 'logo.png').stat().st_size, "
-            "(plugin.SWAGGER_UI / 'swagger-ui-bundle.js').exists())",
+            "from gateway.web import plugin; from redis.utils import HIREDIS_AVAILABLE; "
+            "print((plugin.STATIC / 'logo.png').stat().st_size, "
+            "(plugin.SWAGGER_UI / 'swagger-ui-bundle.js').exists(), HIREDIS_AVAILABLE)",
         ],
         env=env,
         capture_output=True,
@@ -77,4 +80,5 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         cwd=tmp_path,
     ).stdout.split()
     assert int(shipped[0]) > 0 and shipped[1] == "True"
+    assert shipped[2] == "True"  # redis-py reads Redis's replies with hiredis in the image
     assert not any(wheel.name.startswith(("pytest", "trustme")) for wheel in wheels.glob("*.whl"))
