@@ -33,6 +33,7 @@ _META_KEYS = frozenset({_VERSION, _CLIENT_INFO, _CAPABILITIES, "traceparent", "t
 _MESSAGE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _PARAMS_KEYS = frozenset({"name", "arguments", "_meta"})
 _INFO_KEYS = frozenset({"name", "version", "title"})
+_ACCEPT_HEADERS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,17 @@ class DirectCalls:
         self.tools = tools
         self.accepts_json = accepts_json
         self.meta = {"io.modelcontextprotocol/serverInfo": server_info}
+        # The library's verdict per Accept header: hosts send the same one every time; bounded all the same.
+        self._accepted: dict[str | None, bool] = {}
+
+    def _accepts_json(self, request: web.Request) -> bool:
+        accept = request.headers.get("Accept")  # absent (None) and empty are told apart, as the library does
+        verdict = self._accepted.get(accept)
+        if verdict is None:
+            verdict = self.accepts_json(request)
+            if len(self._accepted) < _ACCEPT_HEADERS_KEPT:
+                self._accepted[accept] = verdict
+        return verdict
 
     def recognise(self, request: web.Request, message: Any) -> DirectCall | None:
         headers = request.headers
@@ -97,7 +109,7 @@ class DirectCalls:
         # Mcp-Name must equal the name as sent; a base64-encoded header is the library's to decode.
         if tool is None or headers.get("Mcp-Name") != name or not isinstance(arguments, dict):
             return None
-        if not self.accepts_json(request):
+        if not self._accepts_json(request):
             return None
         return DirectCall(tool, message["id"], arguments)
 

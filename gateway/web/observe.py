@@ -28,12 +28,13 @@ def route_label(request: web.Request) -> str:
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not tracing.active():
         return await _observed(request, handler, route_label(request))
-    # A server span per request, continuing the caller's W3C trace; the access line is logged inside it.
+    # A server span per request, continuing the caller's W3C trace; the access line is logged inside it. Without
+    # a `traceparent` there is nothing to continue, and the propagators' extraction is skipped.
     route = route_label(request)
     with tracing.span(
         f"{request.method} {route}",
         kind="server",
-        carrier=request.headers,
+        carrier=request.headers if "traceparent" in request.headers else None,
         attributes={"http.request.method": request.method, "http.route": route},
     ):
         return await _observed(request, handler, route)

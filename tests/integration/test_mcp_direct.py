@@ -152,6 +152,7 @@ TO_THE_LIBRARY = [
         None,
     ),
     ("JSON not accepted", PLAIN, {**NAME, "Accept": "text/event-stream"}, 406, None),
+    ("JSON refused by quality", PLAIN, {**NAME, "Accept": "application/json;q=0, text/event-stream"}, 406, None),
 ]
 
 
@@ -168,6 +169,16 @@ async def test_what_is_not_recognised_goes_to_the_library(
         assert (await response.json())["error"]["code"] == code, case
     elif response.status == 200:
         assert (await response.json())["result"]["structuredContent"]["process_id"] == "23972"
+
+
+async def test_the_accept_verdict_is_the_librarys_for_each_header_value(gateway, direct) -> None:
+    """The verdict is kept per Accept value: a value accepted before does not let a refused one through."""
+    statuses = []
+    for accept in ("application/json", "text/event-stream", "application/json", "", "*/*"):
+        response = await gateway.post("/mcp", data=json.dumps(PLAIN), headers={**HEADERS, **NAME, "Accept": accept})
+        statuses.append(response.status)
+    assert statuses == [200, 406, 200, 406, 200]
+    assert direct == [True, False, True, False, True]
 
 
 async def test_the_official_sdk_is_answered_directly(gateway, direct) -> None:
