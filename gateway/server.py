@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -129,6 +130,11 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
         max_connections=settings.max_connections,
         keepalive_timeout_s=settings.keepalive_timeout_s,
     )
+    # What exists now (modules, the app, its schemas, registries and sessions) lives as long as the process: out of
+    # the cyclic collector's sight, each full collection scans only what serving made. Full collections over a
+    # full cache set the uncached p99 (three 10 s rounds on one process: 56/74/86 ms, frozen 29/33/51 ms).
+    gc.collect()
+    gc.freeze()
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
     log.info(
         "gateway listening on %s:%d (public URL %s, %s event loop)",

@@ -120,14 +120,12 @@ class DirectCalls:
         return web.Response(body=body, content_type="application/json")
 
     def _encode(self, outcome: Outcome) -> bytes:
-        """The CallToolResult the library writes: a failure has no structuredContent (clients validate it against
-        the tool's outputSchema even on errors, and the error envelope is not the answer's shape)."""
-        result: dict[str, Any] = {"resultType": "complete", "_meta": self.meta}
+        """The CallToolResult the library writes. An answer's structuredContent is its JSON bytes as they are; a
+        failure has none (clients validate it against the tool's outputSchema even on errors, and the error
+        envelope is not the answer's shape)."""
+        text = outcome.body.decode() if isinstance(outcome, Rendered) else outcome.text
+        result = {"resultType": "complete", "_meta": self.meta, "content": [{"type": "text", "text": text}]}
+        head = to_json(result)[:-1]  # the object left open for the fields that follow
         if isinstance(outcome, Rendered):
-            result["content"] = [{"type": "text", "text": outcome.body.decode()}]
-            result["structuredContent"] = outcome.answer
-            result["isError"] = False
-        else:
-            result["content"] = [{"type": "text", "text": outcome.text}]
-            result["isError"] = True
-        return to_json(result)
+            return head + b',"structuredContent":' + outcome.body + b',"isError":false}'
+        return head + b',"isError":true}'

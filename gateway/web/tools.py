@@ -19,21 +19,23 @@ from gateway.web import schemas as s
 
 
 class Rendered:
-    """An answer and, encoded on first use, its JSON bytes and any face's encoding of it (kept with the cache
-    entry, so reused for every request served the same answer)."""
+    """An answer, kept as its JSON bytes (reused for every request served the same answer), and any face's
+    encoding of it, made once (the MCP result).
 
-    __slots__ = ("answer", "_body", "_faces")
+    Bytes rather than the answer's dicts and lists: a cached answer is then one object the garbage collector
+    scans, not one per nested value, and a full collection over a cache of 10,000 answers was what set the
+    uncached p99 (80-100 ms pauses against 20 ms with the collector off)."""
+
+    __slots__ = ("body", "_faces")
 
     def __init__(self, answer: dict[str, Any]) -> None:
-        self.answer = answer
-        self._body: bytes | None = None
+        self.body = json.dumps(answer).encode()
         self._faces: dict[str, bytes] | None = None
 
     @property
-    def body(self) -> bytes:
-        if self._body is None:
-            self._body = json.dumps(self.answer).encode()
-        return self._body
+    def answer(self) -> Any:
+        """The answer as data, decoded again (the MCP library's path wants it; the others write `body`)."""
+        return json.loads(self.body)
 
     def encoded(self, face: str, encode: Callable[[Rendered], bytes]) -> bytes:
         """This answer as `face` writes it (the MCP result), encoded once."""
