@@ -59,12 +59,10 @@ class BreakerPolicy:
     cooldown_s: float = 15.0
 
 
-@dataclass(slots=True)
-class _Outcome:
-    at: float
-    subject: str
-    failed: bool
-    slow: bool
+# (at, subject, failed, slow): a plain tuple of plain values, which the garbage collector stops tracking (a
+# NamedTuple or dataclass stays tracked). The window holds up to 10,000, as many objects for every full collection
+# to scan as a cache of 10,000 answers.
+_Outcome = tuple[float, str, bool, bool]
 
 
 class BawHealth:
@@ -127,12 +125,12 @@ class BawHealth:
             return
         if len(self._outcomes) >= self._MAX_OUTCOMES:
             self._drop_oldest()
-        outcome = _Outcome(now, subject, failed, seconds >= self._policy.slow_call_s)
-        self._outcomes.append(outcome)
-        if outcome.failed:
+        slow = seconds >= self._policy.slow_call_s
+        self._outcomes.append((now, subject, failed, slow))
+        if failed:
             self._failed[subject] += 1
             self._failed_total += 1
-        if outcome.slow:
+        if slow:
             self._slow[subject] += 1
             self._slow_total += 1
         if self._opened_at is None and self._tripped(now):
@@ -151,14 +149,14 @@ class BawHealth:
         self._probing = False
 
     def _drop_oldest(self) -> None:
-        outcome = self._outcomes.popleft()
-        for happened, by_subject in ((outcome.failed, self._failed), (outcome.slow, self._slow)):
+        _, subject, failed, slow = self._outcomes.popleft()
+        for happened, by_subject in ((failed, self._failed), (slow, self._slow)):
             if happened:
-                by_subject[outcome.subject] -= 1
-                if not by_subject[outcome.subject]:
-                    del by_subject[outcome.subject]
-        self._failed_total -= outcome.failed
-        self._slow_total -= outcome.slow
+                by_subject[subject] -= 1
+                if not by_subject[subject]:
+                    del by_subject[subject]
+        self._failed_total -= failed
+        self._slow_total -= slow
 
     def _forget(self) -> None:
         self._outcomes.clear()
@@ -169,7 +167,7 @@ class BawHealth:
     def _tripped(self, now: float) -> bool:
         policy = self._policy
         outcomes = self._outcomes
-        while outcomes and outcomes[0].at < now - policy.window_s:
+        while outcomes and outcomes[0][0] < now - policy.window_s:  # the oldest's time
             self._drop_oldest()
         calls = len(outcomes)
         if calls < policy.min_calls:
