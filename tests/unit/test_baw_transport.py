@@ -92,7 +92,8 @@ async def test_a_lookup_is_one_outcome_for_the_breaker_whatever_its_retries(baw,
     with pytest.raises(BawError):
         await baw.process_details("7")
     assert baw.calls["7"] == 3  # retried ...
-    assert [(o.subject, o.failed) for o in baw.health._outcomes] == [("process instance 7", True)]  # ... counted once
+    # ... and counted once: the window holds (at, subject, failed, slow) tuples
+    assert [(subject, failed) for _, subject, failed, _ in baw.health._outcomes] == [("process instance 7", True)]
 
 
 async def test_a_failing_id_is_answered_from_memory_for_its_ttl_then_asked_again(baw, answers) -> None:
