@@ -135,13 +135,13 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
     # full cache set the uncached p99 (three 10 s rounds on one process: 56/74/86 ms, frozen 29/33/51 ms).
     gc.collect()
     gc.freeze()
-    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
+    loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
     log.info(
         "gateway listening on %s:%d (public URL %s, %s event loop)",
         settings.host,
         settings.port,
         settings.public_url,
-        loop,
+        loop_kind,
     )
     if started is not None:
         started()

@@ -217,8 +217,7 @@ class BawClient:
             try:
                 async with upstream_errors("BAW", self._timeout_s):
                     headers = {"Authorization": authorization}
-                    if tracing.active():
-                        tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
+                    tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
                     async with self._session.request(
                         method,
                         url,

@@ -115,7 +115,7 @@ class DirectCalls:
 
     async def answer(self, request: web.Request, call: DirectCall) -> web.Response:
         outcome = await call_tool(call.tool, request.app[PROCESS_SERVICE], call.arguments)
-        result = outcome.encoded("mcp", self._encode) if isinstance(outcome, Rendered) else self._encode(outcome)
+        result = outcome.wrapped(self._encode) if isinstance(outcome, Rendered) else self._encode(outcome)
         body = b'{"jsonrpc":"2.0","id":' + to_json(call.id) + b',"result":' + result + b"}"
         return web.Response(body=body, content_type="application/json")
 
