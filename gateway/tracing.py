@@ -9,19 +9,31 @@ client span, `traceparent` sent on to BAW) and credential renewals.
 OpenTelemetry keeps its tracer provider process-wide; this module holds the one tracer the gateway uses, set once
 by `configure` (or a test's `use`). While it is None every helper here returns at once: no import of the SDK, no
 span objects, no context switches.
+
+Most requests start a trace the sampler leaves out (at 10 %, nine in ten). For those the SDK would still build a
+non-recording span, a sampling result, a span context and a new OpenTelemetry context, and switch contexts twice:
+a fifth of a cached answer's cost. So a root is judged first, by the provider's own sampler on a trace id from the
+provider's own generator; a dropped root is only its trace id, kept in a context variable for the log lines and
+for the `traceparent` BAW receives. A kept root is started by the SDK on that same id (`_DrawnIds` hands it over):
+one draw, one decision.
 """
 
 from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from typing import Any, Mapping
 
 _tracer: Any = None
 _api: Any = None  # opentelemetry.trace, once tracing is on
 _propagate: Any = None  # opentelemetry.propagate
 _kinds: dict[str, Any] = {}
+_sampler: Any = None  # the tracer's sampler, asked about roots before the SDK is
+_ids: Any = None  # the tracer's id generator, wrapped in a _DrawnIds
 _NOOP: AbstractContextManager[None] = nullcontext()
+# The trace id of the root the sampler dropped, while its request runs (0: none).
+_dropped_trace: ContextVar[int] = ContextVar("dropped_trace", default=0)
 _ENABLING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
@@ -59,7 +71,7 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
 def use(provider: Any) -> None:
     """Trace with this provider (None: stop tracing). Tests pass one with an in-memory exporter."""
-    global _tracer, _api, _propagate, _kinds
+    global _tracer, _api, _propagate, _kinds, _sampler, _ids
     if provider is None:
         _tracer = None
         return
@@ -69,7 +81,45 @@ def use(provider: Any) -> None:
 
     _api, _propagate = trace, propagate
     _kinds = {"server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT, "internal": trace.SpanKind.INTERNAL}
-    _tracer = provider.get_tracer("baw-gateway", __version__)
+    tracer = provider.get_tracer("baw-gateway", __version__)
+    # (the SDK's Tracer keeps both as public attributes; the tracer is ours alone)
+    tracer.id_generator = _ids = _DrawnIds(tracer.id_generator)
+    _sampler = tracer.sampler
+    _tracer = tracer
+
+
+class _DrawnIds:
+    """The provider's id generator, except that a trace id `span` drew to judge a root is the one the SDK then
+    starts that root with (nothing awaits in between, and only the event loop's thread starts spans)."""
+
+    def __init__(self, ids: Any) -> None:
+        self._ids = ids
+        self.drawn = 0
+
+    def generate_trace_id(self) -> int:
+        drawn, self.drawn = self.drawn, 0
+        return drawn or self._ids.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        return int(self._ids.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        return bool(self._ids.is_trace_id_random())
+
+
+class _DroppedRoot:
+    """A root the sampler left out: its trace id, current while the block runs, and nothing else."""
+
+    __slots__ = ("_trace_id", "_token")
+
+    def __init__(self, trace_id: int) -> None:
+        self._trace_id = trace_id
+
+    def __enter__(self) -> None:
+        self._token = _dropped_trace.set(self._trace_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _dropped_trace.reset(self._token)
 
 
 def active() -> bool:
@@ -89,14 +139,26 @@ def span(
     (the trace context still travels to BAW)."""
     if _tracer is None:
         return _NOOP
-    context = None
     if carrier:
         context = _propagate.extract(carrier)
-    else:
-        parent = _api.get_current_span()
-        if not parent.is_recording() and parent.get_span_context().is_valid:
+        return _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
+    parent = _api.get_current_span()
+    if parent.get_span_context().is_valid:
+        if not parent.is_recording():
             return _NOOP
-    return _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
+        return _tracer.start_as_current_span(name, kind=_kinds[kind], attributes=attributes)
+    if _dropped_trace.get():
+        return _NOOP
+    return _root(name, _kinds[kind], attributes)
+
+
+def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractContextManager[Any]:
+    trace_id = _ids.generate_trace_id()
+    if not _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording():
+        return _DroppedRoot(trace_id)
+    _ids.drawn = trace_id
+    root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
+    return _api.use_span(root, end_on_exit=True)
 
 
 def annotate(key: str, value: Any) -> None:
@@ -107,7 +169,15 @@ def annotate(key: str, value: Any) -> None:
 
 def inject(headers: dict[str, str]) -> None:
     """Add `traceparent` (and `tracestate`) of the current span to outgoing headers."""
-    if _tracer is not None:
+    if _tracer is None:
+        return
+    dropped = _dropped_trace.get()
+    if dropped and not _api.get_current_span().get_span_context().is_valid:
+        # what the SDK's non-recording root would have carried: the trace id, a span id, not sampled
+        random_id = _api.TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random() else 0
+        root = _api.SpanContext(dropped, _ids.generate_span_id(), False, _api.TraceFlags(random_id))
+        _propagate.inject(headers, context=_api.set_span_in_context(_api.NonRecordingSpan(root)))
+    else:
         _propagate.inject(headers)
 
 
@@ -116,4 +186,7 @@ def current_trace_id() -> str | None:
     if _tracer is None:
         return None
     context = _api.get_current_span().get_span_context()
-    return f"{context.trace_id:032x}" if context.is_valid else None
+    if context.is_valid:
+        return f"{context.trace_id:032x}"
+    dropped = _dropped_trace.get()
+    return f"{dropped:032x}" if dropped else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 
 import aiohttp
@@ -11,9 +12,13 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 
 from gateway import tracing
+from gateway.app import create_app
+from gateway.config import load_settings
 from tests.ports import free_port
 
 HOST_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -28,6 +33,44 @@ def spans():
     tracing.use(provider)
     yield exporter
     tracing.use(None)
+
+
+def _traced_by(provider: TracerProvider):
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use(provider)
+    return exporter
+
+
+@pytest.fixture
+def unsampled():
+    """Roots dropped, remote parents followed: what `parentbased_traceidratio` does to the traces it leaves out."""
+    yield _traced_by(TracerProvider(sampler=ParentBased(ALWAYS_OFF)))
+    tracing.use(None)
+
+
+class _Counting(IdGenerator):
+    """Trace ids 1, 2, 3, ...: which request drew which id is known."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    def generate_trace_id(self) -> int:
+        self.drawn += 1
+        return self.drawn
+
+    def generate_span_id(self) -> int:
+        return 0xABC + self.drawn
+
+
+class _EvenTraces(Sampler):
+    """Keeps the traces with an even id, like a ratio sampler keeps those under its bound."""
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if trace_id % 2 == 0 else Decision.DROP)
+
+    def get_description(self) -> str:
+        return "even trace ids"
 
 
 def _tree(exporter) -> dict[str, object]:
@@ -67,7 +110,8 @@ async def test_a_retried_call_is_one_client_span_with_its_attempts(gateway, simu
     assert baw.attributes["gateway.baw.attempts"] == 3 and baw.attributes["http.response.status_code"] == 200
 
 
-async def test_an_mcp_tool_call_continues_the_trace_in_its_meta(gateway, spans) -> None:
+async def _call_in_host_trace(gateway, call_id: int, process_id: str):
+    """A raw 2026-07-28 `tools/call` whose `_meta` carries the host's sampled trace."""
     meta = {
         "traceparent": f"00-{HOST_TRACE}-{HOST_SPAN}-01",
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -76,9 +120,9 @@ async def test_an_mcp_tool_call_continues_the_trace_in_its_meta(gateway, spans) 
     }
     call = {
         "jsonrpc": "2.0",
-        "id": 7,
+        "id": call_id,
         "method": "tools/call",
-        "params": {"name": "get_process_status", "arguments": {"process_id": "23972"}, "_meta": meta},
+        "params": {"name": "get_process_status", "arguments": {"process_id": process_id}, "_meta": meta},
     }
     headers = {
         "Accept": "application/json, text/event-stream",
@@ -86,7 +130,11 @@ async def test_an_mcp_tool_call_continues_the_trace_in_its_meta(gateway, spans) 
         "Mcp-Method": "tools/call",
         "Mcp-Name": "get_process_status",
     }
-    response = await gateway.post("/mcp", json=call, headers=headers)
+    return await gateway.post("/mcp", json=call, headers=headers)
+
+
+async def test_an_mcp_tool_call_continues_the_trace_in_its_meta(gateway, spans) -> None:
+    response = await _call_in_host_trace(gateway, 7, "23972")
     assert response.status == 200, await response.text()
     tree = _tree(spans)
     tool = tree["tools/call get_process_status"]
@@ -105,6 +153,60 @@ async def test_tracing_off_makes_no_spans(gateway, spans) -> None:
     assert (await gateway.get("/baw/process-status?process_id=23972")).status == 200
     assert (await gateway.get("/baw/process-status?process_id=23972")).status == 200
     assert spans.get_finished_spans() == ()
+
+
+async def test_a_trace_the_sampler_leaves_out_makes_no_span_yet_travels_to_baw(
+    gateway, simulator, unsampled, caplog
+) -> None:
+    """An unsampled root costs no span objects, but BAW still receives its trace context (flagged not sampled) and
+    the access line names the same trace id (what the log filter reads while the line is logged)."""
+    logged: list[str | None] = []
+
+    class TraceOfEachLine(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            logged.append(tracing.current_trace_id())
+            return True
+
+    caplog.handler.addFilter(TraceOfEachLine())
+    with caplog.at_level("INFO", logger="gateway.access"):
+        response = await gateway.get("/baw/process-status?process_id=23972")
+    assert response.status == 200
+    assert unsampled.get_finished_spans() == ()
+    version, trace_id, span_id, flags = simulator.state.traceparents[-1].split("-")
+    assert version == "00" and int(trace_id, 16) != 0 and int(span_id, 16) != 0
+    assert not int(flags, 16) & 0x01  # not sampled: BAW's own tracing, if any, follows the decision
+    assert logged and set(logged) == {trace_id}
+
+
+async def test_an_mcp_meta_trace_is_followed_inside_a_request_the_sampler_left_out(gateway, unsampled) -> None:
+    """The HTTP request starts no sampled trace, but the host's `_meta` names a sampled one: the tool call and all
+    below it are recorded in the host's trace."""
+    assert (await _call_in_host_trace(gateway, 8, "2001")).status == 200
+    tree = _tree(unsampled)
+    assert set(tree) == {"tools/call get_process_status", "lookup process instance", "BAW process_details"}
+    assert {f"{span.context.trace_id:032x}" for span in tree.values()} == {HOST_TRACE}
+
+
+async def test_one_draw_one_decision_the_sampled_trace_is_the_id_the_sampler_judged(
+    aiohttp_client, gateway_env, simulator
+) -> None:
+    """The sampler's verdict on a root and the trace id the spans then carry belong together: with ids drawn 1, 2,
+    3, ... and a sampler keeping even ids, four requests draw four consecutive ids (one each), BAW sees each, and
+    exactly the even ones are recorded and flagged sampled."""
+    provider = TracerProvider(sampler=_EvenTraces(), id_generator=_Counting())
+    exporter = _traced_by(provider)
+    try:
+        client = await aiohttp_client(create_app(load_settings({**gateway_env, "GATEWAY_CACHE_TTL_S": "0"})))
+        for _ in range(4):
+            assert (await client.get("/baw/process-status?process_id=23972")).status == 200
+    finally:
+        tracing.use(None)
+    received = [line.split("-") for line in list(simulator.state.traceparents)[-4:]]
+    drawn = [int(trace_id, 16) for _, trace_id, _, _ in received]
+    assert drawn == list(range(drawn[0], drawn[0] + 4))  # (the credential renewal at start drew ids before)
+    assert [int(flags, 16) & 0x01 for _, _, _, flags in received] == [1 - trace_id % 2 for trace_id in drawn]
+    servers = [span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER]
+    assert [span.context.trace_id for span in servers] == [trace_id for trace_id in drawn if trace_id % 2 == 0]
 
 
 async def test_the_process_exports_by_otlp_and_its_logs_carry_the_trace_id(gateway_process) -> None:
