@@ -21,9 +21,9 @@ one draw, one decision.
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 _tracer: Any = None
 _api: Any = None  # opentelemetry.trace, once tracing is on
@@ -32,8 +32,9 @@ _kinds: dict[str, Any] = {}
 _sampler: Any = None  # the tracer's sampler, asked about roots before the SDK is
 _ids: Any = None  # the tracer's id generator, wrapped in a _DrawnIds
 _NOOP: AbstractContextManager[None] = nullcontext()
-# The trace id of the root the sampler dropped, while its request runs (0: none).
-_dropped_trace: ContextVar[int] = ContextVar("dropped_trace", default=0)
+# The trace id (32 hex digits) of the root the sampler dropped, while its request runs. While it is set no
+# OpenTelemetry span is current (a trace continued inside it clears it), so it is looked at first.
+_dropped_trace: ContextVar[str] = ContextVar("dropped_trace", default="")
 _ENABLING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
@@ -112,7 +113,7 @@ class _DroppedRoot:
 
     __slots__ = ("_trace_id", "_token")
 
-    def __init__(self, trace_id: int) -> None:
+    def __init__(self, trace_id: str) -> None:
         self._trace_id = trace_id
 
     def __enter__(self) -> None:
@@ -141,21 +142,33 @@ def span(
         return _NOOP
     if carrier:
         context = _propagate.extract(carrier)
-        return _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
+        continued = _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
+        return _apart_from_dropped(continued) if _dropped_trace.get() else continued
+    if _dropped_trace.get():
+        return _NOOP
     parent = _api.get_current_span()
     if parent.get_span_context().is_valid:
         if not parent.is_recording():
             return _NOOP
         return _tracer.start_as_current_span(name, kind=_kinds[kind], attributes=attributes)
-    if _dropped_trace.get():
-        return _NOOP
     return _root(name, _kinds[kind], attributes)
+
+
+@contextmanager
+def _apart_from_dropped(continued: AbstractContextManager[Any]) -> Iterator[Any]:
+    """A trace continued (from an MCP `_meta`) inside a dropped root: within it, the dropped root is not current."""
+    token = _dropped_trace.set("")
+    try:
+        with continued as started:
+            yield started
+    finally:
+        _dropped_trace.reset(token)
 
 
 def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractContextManager[Any]:
     trace_id = _ids.generate_trace_id()
     if not _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording():
-        return _DroppedRoot(trace_id)
+        return _DroppedRoot(f"{trace_id:032x}")
     _ids.drawn = trace_id
     root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
     return _api.use_span(root, end_on_exit=True)
@@ -172,10 +185,10 @@ def inject(headers: dict[str, str]) -> None:
     if _tracer is None:
         return
     dropped = _dropped_trace.get()
-    if dropped and not _api.get_current_span().get_span_context().is_valid:
+    if dropped:
         # what the SDK's non-recording root would have carried: the trace id, a span id, not sampled
         random_id = _api.TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random() else 0
-        root = _api.SpanContext(dropped, _ids.generate_span_id(), False, _api.TraceFlags(random_id))
+        root = _api.SpanContext(int(dropped, 16), _ids.generate_span_id(), False, _api.TraceFlags(random_id))
         _propagate.inject(headers, context=_api.set_span_in_context(_api.NonRecordingSpan(root)))
     else:
         _propagate.inject(headers)
@@ -185,8 +198,8 @@ def current_trace_id() -> str | None:
     """The current trace id as 32 hex digits, for log lines (None when off or outside a span)."""
     if _tracer is None:
         return None
-    context = _api.get_current_span().get_span_context()
-    if context.is_valid:
-        return f"{context.trace_id:032x}"
     dropped = _dropped_trace.get()
-    return f"{dropped:032x}" if dropped else None
+    if dropped:
+        return dropped
+    context = _api.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else None
