@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Mapping
 
 from gateway.context import caller_var, client_var
 from gateway.errors import GatewayError
+from gateway.logs import log_fields
 
 log = logging.getLogger("gateway.audit")
 
@@ -32,18 +33,14 @@ async def audited(tool: str, surface: str, arguments: Mapping[str, Any]) -> Asyn
         record["outcome"] = "internal_error"
         raise
     finally:
-        log.info(
-            "%s %s %s",
-            tool,
-            record["outcome"],
-            caller_var.get(),
-            extra={
-                "audit": True,
-                "caller": caller_var.get(),
-                "client_id": client_var.get(),
-                "tool": tool,
-                "surface": surface,
-                "ids": ids,
-                "outcome": record["outcome"],
-            },
-        )
+        caller = caller_var.get()
+        fields = {
+            "audit": True,
+            "caller": caller,
+            "client_id": client_var.get(),
+            "tool": tool,
+            "surface": surface,
+            "ids": ids,
+            "outcome": record["outcome"],
+        }
+        log_fields(log, logging.INFO, fields, "%s %s %s", tool, record["outcome"], caller)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway import tracing
 from gateway.keys import METRICS
+from gateway.logs import log_fields
 from gateway.metrics import RequestTally, current_tally
 from gateway.web.errors import Handler
 
@@ -57,14 +58,10 @@ async def _observed(request: web.Request, handler: Handler, route: str) -> web.S
         current_tally.reset(token)
         elapsed = time.perf_counter() - started
         request.app[METRICS].http_request(route, request.method, status, elapsed)
-        access_log.log(
+        log_fields(
+            access_log,
             logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-            "%s %s %d %.1f ms",
-            request.method,
-            request.path,
-            status,
-            elapsed * 1000,
-            extra={
+            {
                 "route": route,
                 "method": request.method,
                 "status": status,
@@ -72,4 +69,9 @@ async def _observed(request: web.Request, handler: Handler, route: str) -> web.S
                 "cache": tally.cache,
                 "baw_calls": tally.baw_calls,
             },
+            "%s %s %d %.1f ms",
+            request.method,
+            request.path,
+            status,
+            elapsed * 1000,
         )
