@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any, Mapping
@@ -120,6 +121,7 @@ class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self._pending: list[str] = []
         self._scheduled_on: asyncio.AbstractEventLoop | None = None  # the loop that will write the pending lines
+        self._scheduled_thread = 0  # the thread it was running on then
 
     def emit(self, record: logging.LogRecord) -> None:  # called under the handler's lock
         try:
@@ -150,17 +152,20 @@ class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _add(self, line: str, levelno: int) -> None:
         self._pending.append(line + self.terminator)
-        if levelno < logging.WARNING:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # another thread, or no loop: at once
-                loop = None
-            if loop is not None:
-                if self._scheduled_on is not loop:  # (a loop closed before its turn ended does not hold lines)
-                    self._scheduled_on = loop
-                    loop.call_soon(self.flush)
-                return
-        self._write()
+        if levelno >= logging.WARNING:
+            self._write()
+            return
+        scheduled = self._scheduled_on
+        if scheduled is not None and self._scheduled_thread == threading.get_ident() and scheduled.is_running():
+            return  # this turn's write is already due (measured: cheaper than asking for the running loop)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, or no loop: at once
+            self._write()
+            return
+        if scheduled is not loop:  # (a loop closed before its turn ended does not hold lines)
+            self._scheduled_on, self._scheduled_thread = loop, threading.get_ident()
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
