@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Awaitable, Callable
 
+import orjson
 from cachetools import LRUCache
 from marshmallow import Schema
 
@@ -29,13 +29,13 @@ class Rendered:
     __slots__ = ("body", "_wrapped")
 
     def __init__(self, answer: dict[str, Any]) -> None:
-        self.body = json.dumps(answer).encode()
+        self.body = orjson.dumps(answer)
         self._wrapped: bytes | None = None
 
     @property
     def answer(self) -> Any:
         """The answer as data, decoded again (the MCP library's path wants it; the others write `body`)."""
-        return json.loads(self.body)
+        return orjson.loads(self.body)
 
     def wrapped(self, wrap: Callable[[Rendered], bytes]) -> bytes:
         """This answer as `wrap` encodes it (the MCP result), encoded the first time only."""

@@ -157,6 +157,8 @@ async def test_a_login_redirect_counts_as_unauthenticated_and_twice_is_unavailab
     [
         ({"body": "<html>login</html>", "content_type": "text/html"}, "content type 'text/html'"),
         ({"body": "{not json", "content_type": "application/json"}, "not JSON"),
+        ({"body": '{"data": {"piid": "5", "priority": NaN}}', "content_type": "application/json"}, "not JSON"),
+        ({"body": '{"data": {"piid": "5", "name": "\\ud800"}}', "content_type": "application/json"}, "not JSON"),
         ({"payload": {"status": "200", "data": []}}, "unexpected shape"),
         ({"payload": {"data": {"piid": "5", "pad": "x" * 20_000}}}, "more than the 10000 bytes"),
     ],
