@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
@@ -50,11 +51,14 @@ def screen(raw: bytes) -> tuple[web.Response | None, Any]:
     """(an answer for a message the library must not see, or None to pass it on; the parsed message, or None
     where it is not JSON)."""
     try:
-        message = json.loads(raw)
-    except RecursionError:
-        return _error(PARSE_ERROR, "Parse error: the JSON is nested too deeply."), None
-    except ValueError:
-        return None, None  # not JSON at all: the library answers that itself
+        message = orjson.loads(raw)  # a fraction of the standard parser's time for the usual message
+    except ValueError:  # orjson also refuses lone surrogates and deep nests: the standard parser judges those
+        try:
+            message = json.loads(raw)
+        except RecursionError:
+            return _error(PARSE_ERROR, "Parse error: the JSON is nested too deeply."), None
+        except ValueError:
+            return None, None  # not JSON at all: the library answers that itself
     return _refusal(message), message
 
 
