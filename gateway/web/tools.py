@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 from cachetools import LRUCache
 from marshmallow import Schema
+from pydantic_core import to_json
 
 from gateway.baw.models import ProcessStatus
 from gateway.service import CacheResult, ProcessService
@@ -29,7 +30,9 @@ class Rendered:
     __slots__ = ("body", "_wrapped")
 
     def __init__(self, answer: dict[str, Any]) -> None:
-        self.body = orjson.dumps(answer)
+        # (not orjson: its bytes keep the buffer they were shrunk from, about 4 KB an answer kept in the cache -
+        # 39 MB against 6 MB for 10,000 answers)
+        self.body = to_json(answer)
         self._wrapped: bytes | None = None
 
     @property
