@@ -75,21 +75,17 @@ class Metrics:
         self.ready = Gauge("gateway_ready", "1 while /readyz answers 200, as of its last probe.", registry=r)
         self._shared: tuple[Gauge, Counter] | None = None
 
-        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._http_request = _Children(self.http_requests)
+        self._http_duration = _Children(self.http_duration)
+        self._cache_lookup = _Children(self.cache_lookups)
+        self._baw_request = _Children(self.baw_requests)
+        self._baw_duration = _Children(self.baw_duration)
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count and time one inbound request. Label children are looked up once per (route, method, status):
-        the set is bounded (route templates, known methods, status codes), and the lookup costs per request."""
+        """Count and time one inbound request (route templates, known methods and status codes: bounded)."""
         method = method if method in _METHODS else "OTHER"
-        key = (route, method, status)
-        children = self._http_children.get(key)
-        if children is None:
-            children = self._http_children[key] = (
-                self.http_requests.labels(route, method, str(status)),
-                self.http_duration.labels(route, method),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        self._http_request(route, method, str(status)).inc()
+        self._http_duration(route, method).observe(seconds)
 
     def shared_state(self) -> tuple[Gauge, Counter]:
         """`gateway_shared_state_up` and `gateway_redis_errors_total{op}`: registered in cluster mode only, so a
@@ -110,16 +106,31 @@ class Metrics:
 
     def baw_call(self, operation: str, outcome: str, started: float) -> None:
         tally = current_tally.get() or RequestTally()
-        self.baw_requests.labels(operation, outcome, tally.surface).inc()
-        self.baw_duration.labels(operation).observe(time.perf_counter() - started)
+        self._baw_request(operation, outcome, tally.surface).inc()
+        self._baw_duration(operation).observe(time.perf_counter() - started)
         tally.baw_calls += 1
 
     def cache_result(self, result: str) -> None:
         tally = current_tally.get() or RequestTally()
-        self.cache_lookups.labels(result, tally.surface).inc()
+        self._cache_lookup(result, tally.surface).inc()
         tally.cache = result
 
     def token_renewal(self, outcome: str, expires_at: float | None) -> None:
         self.token_refreshes.labels(outcome).inc()
         if expires_at is not None:
             self.token_expiry.set(expires_at)
+
+
+class _Children:
+    """One metric's label children, each looked up once (`labels` builds a tuple and takes a lock per call). For
+    label sets that are bounded: cache results, surfaces, BAW operations and outcomes."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
