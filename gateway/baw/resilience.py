@@ -222,18 +222,9 @@ class FairSlots:
             share = self._callers[caller] = asyncio.Semaphore(self._per_caller)
         self._holders[caller] = self._holders.get(caller, 0) + 1
         try:
-            await self._acquire(
-                share,
-                RateLimited(
-                    f"This caller already has {self._per_caller} calls to BAW in flight; wait for their answers.",
-                    retry_after=1,
-                ),
-            )
+            await self._acquire(share, self._caller_full)
             try:
-                await self._acquire(
-                    self._slots,
-                    Overloaded(f"The gateway already has {self._limit} calls to BAW in flight; try again shortly."),
-                )
+                await self._acquire(self._slots, self._gateway_full)
                 try:
                     yield
                 finally:
@@ -245,11 +236,20 @@ class FairSlots:
             if not self._holders[caller]:
                 del self._holders[caller], self._callers[caller]
 
-    async def _acquire(self, semaphore: asyncio.Semaphore, refusal: GatewayError) -> None:
-        if not semaphore.locked():  # only a call that has to queue pays for wait_for's timer
+    async def _acquire(self, semaphore: asyncio.Semaphore, refusal: Callable[[], GatewayError]) -> None:
+        if not semaphore.locked():  # only a call that has to queue pays for a timer
             await semaphore.acquire()
             return
         try:
-            await asyncio.wait_for(semaphore.acquire(), self._wait_s)
+            async with asyncio.timeout(self._wait_s):  # (not wait_for: in 3.11 that is one more task per wait)
+                await semaphore.acquire()
         except TimeoutError:
-            raise refusal from None
+            raise refusal() from None
+
+    def _caller_full(self) -> GatewayError:
+        return RateLimited(
+            f"This caller already has {self._per_caller} calls to BAW in flight; wait for their answers.", retry_after=1
+        )
+
+    def _gateway_full(self) -> GatewayError:
+        return Overloaded(f"The gateway already has {self._limit} calls to BAW in flight; try again shortly.")

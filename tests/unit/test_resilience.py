@@ -204,3 +204,23 @@ async def test_slots_give_each_caller_a_bounded_share_and_refuse_after_a_bounded
     assert slots._callers == {} and slots._holders == {}  # nothing kept for callers without calls in flight
     async with slots.slot("key:greedy"):
         pass
+
+
+async def test_a_queued_call_gets_the_slot_freed_within_its_wait_and_a_cancelled_one_leaves_nothing() -> None:
+    slots = FairSlots(limit=1, per_caller=1, wait_s=1.0)
+    order: list[str] = []
+
+    async def call(name: str, hold_s: float) -> None:
+        async with slots.slot(f"key:{name}"):
+            order.append(name)
+            await asyncio.sleep(hold_s)
+
+    first = asyncio.create_task(call("first", 0.05))
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(call("queued", 0))
+    abandoned = asyncio.create_task(call("abandoned", 0))
+    await asyncio.sleep(0.01)
+    abandoned.cancel()  # a caller that went away while queued
+    await asyncio.gather(first, queued, abandoned, return_exceptions=True)
+    assert order == ["first", "queued"] and abandoned.cancelled()
+    assert slots._callers == {} and slots._holders == {} and not slots._slots.locked()
