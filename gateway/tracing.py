@@ -170,7 +170,10 @@ def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractCo
     if not _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording():
         return _DroppedRoot(f"{trace_id:032x}")
     _ids.drawn = trace_id
-    root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
+    try:
+        root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
+    finally:
+        _ids.drawn = 0  # (a tracer the SDK's configurator disabled returns before drawing: no id left behind)
     return _api.use_span(root, end_on_exit=True)
 
 
