@@ -29,18 +29,17 @@ _INSTANCE_FIELDS = tuple(field.name for field in fields(ProcessInstance))
 _TASK_FIELDS = tuple(field.name for field in fields(Task))
 
 
-def _task(task: Task) -> dict[str, Any]:
-    raw = {name: getattr(task, name) for name in _TASK_FIELDS}
-    raw["due_at"] = _json_time(task.due_at)
+def _plain(value: Any, names: tuple[str, ...], times: tuple[str, ...]) -> dict[str, Any]:
+    raw = {name: getattr(value, name) for name in names}
+    for name in times:
+        raw[name] = _json_time(raw[name])
     return raw
 
 
 def encode_instance(instance: ProcessInstance) -> dict[str, Any]:
-    raw = {name: getattr(instance, name) for name in _INSTANCE_FIELDS}
-    for name in ("created_at", "last_updated", "due_at"):
-        raw[name] = _json_time(raw[name])
+    raw = _plain(instance, _INSTANCE_FIELDS, ("created_at", "last_updated", "due_at"))
     raw["status"] = instance.status.value
-    raw["tasks"] = [_task(task) for task in instance.tasks]
+    raw["tasks"] = [_plain(task, _TASK_FIELDS, ("due_at",)) for task in instance.tasks]
     return {"v": VERSION, **raw}
 
 

@@ -109,7 +109,8 @@ class _DrawnIds:
 
 
 class _DroppedRoot:
-    """A root the sampler left out: its trace id, current while the block runs, and nothing else."""
+    """A root the sampler left out: its trace id, current while the block runs, and nothing else ("": within the
+    block no dropped root is current)."""
 
     __slots__ = ("_trace_id", "_token")
 
@@ -157,12 +158,8 @@ def span(
 @contextmanager
 def _apart_from_dropped(continued: AbstractContextManager[Any]) -> Iterator[Any]:
     """A trace continued (from an MCP `_meta`) inside a dropped root: within it, the dropped root is not current."""
-    token = _dropped_trace.set("")
-    try:
-        with continued as started:
-            yield started
-    finally:
-        _dropped_trace.reset(token)
+    with _DroppedRoot(""), continued as started:
+        yield started
 
 
 def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractContextManager[Any]:

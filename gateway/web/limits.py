@@ -27,15 +27,14 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
             return await handler(request)
         settings = request.app[SETTINGS]
         if request.body_exists:
-            if request.content.is_eof():  # all of it arrived with the headers (an MCP call): nothing to wait for
-                await request.read()
-            else:
-                try:
-                    async with asyncio.timeout(settings.body_timeout_s):
-                        await request.read()  # kept by aiohttp: the handler's read() returns it
-                except TimeoutError:
-                    message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
-                    raise RequestTimeout(message) from None
+            # A body that arrived whole with the headers (an MCP call) has nothing to wait for: no timer is armed.
+            arriving = not request.content.is_eof()
+            try:
+                async with asyncio.timeout(settings.body_timeout_s if arriving else None):
+                    await request.read()  # kept by aiohttp: the handler's read() returns it
+            except TimeoutError:
+                message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
+                raise RequestTimeout(message) from None
         timeout_s = settings.request_timeout_s
         try:
             async with asyncio.timeout(timeout_s):

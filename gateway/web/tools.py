@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Awaitable, Callable
 
-import orjson
 from cachetools import LRUCache
 from marshmallow import Schema
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from gateway.baw.models import ProcessStatus
 from gateway.service import CacheResult, ProcessService
@@ -38,7 +37,7 @@ class Rendered:
     @property
     def answer(self) -> Any:
         """The answer as data, decoded again (the MCP library's path wants it; the others write `body`)."""
-        return orjson.loads(self.body)
+        return from_json(self.body)
 
     def wrapped(self, wrap: Callable[[Rendered], bytes]) -> bytes:
         """This answer as `wrap` encodes it (the MCP result), encoded the first time only."""
