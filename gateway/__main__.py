@@ -16,17 +16,15 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from gateway import tracing
+from gateway import tracing, workers
 from gateway.app import create_app
-from gateway.config import SECRET_NAMES, ConfigError, Settings, load_settings
+from gateway.config import EXIT_CONFIG, SECRET_NAMES, ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
 from gateway.server import serve, start
 from gateway.web.openapi import build_openapi
 from gateway.web.plugin import encode
 
 log = logging.getLogger("gateway")
-
-EXIT_CONFIG = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _reexec_without_inline_secrets(["serve"])
     configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        if not workers.is_worker():
+            return workers.supervise(settings.workers)
+        workers.follow_supervisor()
     try:
         if tracing.configure():
             log.info("tracing on: spans exported by OTLP (OTEL_* variables)")

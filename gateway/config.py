@@ -23,6 +23,8 @@ from gateway.tls import client_ssl_context
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+MAX_WORKERS = 64
+EXIT_CONFIG = 2  # the exit status of a configuration error (and of a port that cannot be listened on)
 LOG_FORMATS = ("json", "text")
 SECRET_NAMES = (
     "BAW_CLIENT_SECRET",
@@ -88,6 +90,7 @@ class Settings:
     body_timeout_s: float = 10.0
     keepalive_timeout_s: float = 15.0
     max_connections: int = 1000
+    workers: int = 1  # processes sharing the port (SO_REUSEPORT) under one supervisor
     mcp_max_sessions: int = 1000
     mcp_sessions_per_caller: int = 50
     mcp_session_idle_s: int = 600
@@ -167,6 +170,7 @@ _ENV_NAMES = {
     "body_timeout_s": "GATEWAY_BODY_TIMEOUT_S",
     "keepalive_timeout_s": "GATEWAY_KEEPALIVE_TIMEOUT_S",
     "max_connections": "GATEWAY_MAX_CONNECTIONS",
+    "workers": "GATEWAY_WORKERS",
     "mcp_max_sessions": "GATEWAY_MCP_MAX_SESSIONS",
     "mcp_sessions_per_caller": "GATEWAY_MCP_SESSIONS_PER_CALLER",
     "mcp_session_idle_s": "GATEWAY_MCP_SESSION_IDLE_S",
@@ -292,6 +296,16 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
     def parse(raw: str) -> T:
         value = kind(raw)
         if value <= 0:  # type: ignore[operator]
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
             raise ValueError(raw)
         return value
 
@@ -506,6 +520,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         body_timeout_s=r.parsed("GATEWAY_BODY_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
         keepalive_timeout_s=r.parsed("GATEWAY_KEEPALIVE_TIMEOUT_S", 15.0, _positive(float), "seconds > 0"),
         max_connections=r.parsed("GATEWAY_MAX_CONNECTIONS", 1000, _positive(int), "a whole number > 0"),
+        workers=r.parsed("GATEWAY_WORKERS", 1, _between(1, MAX_WORKERS), f"a whole number from 1 to {MAX_WORKERS}"),
         mcp_max_sessions=r.parsed("GATEWAY_MCP_MAX_SESSIONS", 1000, _positive(int), "a whole number > 0"),
         mcp_sessions_per_caller=r.parsed("GATEWAY_MCP_SESSIONS_PER_CALLER", 50, _positive(int), "a whole number > 0"),
         mcp_session_idle_s=r.parsed("GATEWAY_MCP_SESSION_IDLE_S", 600, _positive(int), "whole seconds > 0"),
@@ -579,6 +594,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"GATEWAY_BAW_CONCURRENCY={settings.baw_concurrency} is more than BAW_MAX_CONNECTIONS="
             f"{settings.baw_max_connections}: lower the first or raise the second"
         )
+    if settings.workers > 1:
+        _check_workers(settings, r.problems)
     if settings.baw_identity == "user":
         if settings.oauth_issuer is None or settings.oauth_proxy_upstream_issuer is not None:
             r.problems.append(
@@ -604,6 +621,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 _LOG_LEVELS = tuple(logging.getLevelName(level) for level in (10, 20, 30, 40, 50))
+
+
+def _check_workers(settings: Settings, problems: list[str]) -> None:
+    """Workers are processes: what must agree between them (rate limits, MCP sessions, the façade's sign-ins) is
+    in Redis, as between replicas; without it each worker would hold its own, and a caller's limit would be the
+    rate × workers."""
+    if settings.redis_url is None:
+        problems.append(
+            f"GATEWAY_WORKERS={settings.workers} needs GATEWAY_REDIS_URL: workers share rate limits, MCP sessions "
+            "and sign-ins through Redis, as replicas do"
+        )
+    if settings.oauth_proxy_upstream_issuer is not None and settings.oauth_proxy_signing_key is None:
+        problems.append(
+            f"GATEWAY_WORKERS={settings.workers} with the OAuth façade needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE: "
+            "a token signed by one worker must verify at every other"
+        )
 
 
 def _check_plugin(plugin: PluginSettings, problems: list[str]) -> None:

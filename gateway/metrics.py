@@ -2,10 +2,18 @@
 
 Each application gets its own CollectorRegistry, so several apps in one process (tests, the demo) never
 share or double-register collectors.
+
+Under GATEWAY_WORKERS=N each worker is a process, and the supervisor gives them one PROMETHEUS_MULTIPROC_DIR
+(prometheus_client's multiprocess mode, chosen when the library is imported): every worker writes its values to
+files there, and whichever worker a scrape reaches answers for all of them. Gauges say how workers combine: the
+earliest token expiry, a breaker open in any worker, ready while a worker answers probes (each probe reaches
+one), Redis as the worst worker has it. The process, platform and GC collectors describe one process only and
+are left out in that mode.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,6 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -38,8 +47,14 @@ current_tally: ContextVar[RequestTally | None] = ContextVar("current_tally", def
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=self.registry)
+        self._exposed = self.registry  # what a scrape renders: this worker's registry, or every worker's files
+        workers_directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if workers_directory:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=workers_directory)
+        else:
+            for collector in (ProcessCollector, PlatformCollector, GCCollector):
+                collector(registry=self.registry)
         r = self.registry
         self.http_requests = Counter(
             "gateway_http_requests", "Inbound requests.", ["route", "method", "status"], registry=r
@@ -63,16 +78,27 @@ class Metrics:
         )
         self.token_refreshes = Counter("gateway_token_refreshes", "Credential renewals.", ["outcome"], registry=r)
         self.token_expiry = Gauge(
-            "gateway_token_expiry_timestamp_seconds", "Unix time at which the held BAW token expires.", registry=r
+            "gateway_token_expiry_timestamp_seconds",
+            "Unix time at which the held BAW token expires.",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.cache_lookups = Counter(
             "gateway_cache_lookups", "Lookup cache results.", ["result", "surface"], registry=r
         )
 
         self.breaker_open = Gauge(
-            "gateway_baw_breaker_open", "1 while the circuit breaker towards BAW is open (calls fail fast).", registry=r
+            "gateway_baw_breaker_open",
+            "1 while the circuit breaker towards BAW is open (calls fail fast).",
+            registry=r,
+            multiprocess_mode="livemax",
         )
-        self.ready = Gauge("gateway_ready", "1 while /readyz answers 200, as of its last probe.", registry=r)
+        self.ready = Gauge(
+            "gateway_ready",
+            "1 while /readyz answers 200, as of its last probe.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._shared: tuple[Gauge, Counter] | None = None
 
         self._http_request = _Children(self.http_requests)
@@ -96,13 +122,14 @@ class Metrics:
                     "gateway_shared_state_up",
                     "1 while Redis (cluster mode) is used, 0 while local state stands in.",
                     registry=self.registry,
+                    multiprocess_mode="livemin",
                 ),
                 Counter("gateway_redis_errors", "Failed Redis calls.", ["op"], registry=self.registry),
             )
         return self._shared
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
     def baw_call(self, operation: str, outcome: str, started: float) -> None:
         tally = current_tally.get() or RequestTally()

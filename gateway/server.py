@@ -27,6 +27,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.keys import LIFECYCLE
+from gateway.workers import WORKER_INDEX
 
 log = logging.getLogger("gateway")
 
@@ -55,29 +56,36 @@ class _Refusal(asyncio.Protocol):
         transport.close()
 
 
-class CappedSite(web.TCPSite):
-    """A TCP site that refuses connections beyond `max_connections` with a canned 503."""
+class CappedSite(web.BaseSite):
+    """A site on a listener bound before the application started, refusing connections beyond
+    `max_connections` with a canned 503."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(runner, host, port, **kwargs)
+    def __init__(self, runner: web.BaseRunner, listener: asyncio.Server, *, max_connections: int) -> None:
+        super().__init__(runner)
+        self._server = listener
         self._max_connections = max_connections
         self.refused = 0
 
-    async def start(self) -> None:
-        await web.BaseSite.start(self)
+    @property
+    def port(self) -> int:
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def name(self) -> str:
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def protocol(self) -> asyncio.Protocol:
         server = self._runner.server
-        assert server is not None
+        assert server is not None  # (the listener serves only once the site has started)
+        if len(server.connections) >= self._max_connections:
+            self.refused += 1
+            return _Refusal()
+        return server()
 
-        def protocol() -> asyncio.Protocol:
-            if len(server.connections) >= self._max_connections:
-                self.refused += 1
-                return _Refusal()
-            return server()
-
-        self._server = await asyncio.get_running_loop().create_server(
-            protocol, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog, reuse_address=True
-        )
-        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+    async def start(self) -> None:
+        await super().start()
+        await self._server.start_serving()
 
 
 def connection_cap(wanted: int) -> int:
@@ -103,6 +111,7 @@ async def start(
     max_connections: int = 1000,
     keepalive_timeout_s: float = 15.0,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, CappedSite]:
     runner = web.AppRunner(
         app,
@@ -111,8 +120,26 @@ async def start(
         keepalive_timeout=keepalive_timeout_s,
         shutdown_timeout=CANCEL_GRACE_S,
     )
-    await runner.setup()
-    site = CappedSite(runner, host, port, max_connections=connection_cap(max_connections), ssl_context=ssl_context)
+    # The port is bound first: a taken one fails before the application has started anything (the renewal's
+    # first call to BAW, the Redis link) that would then be torn down mid-flight. Nothing is accepted until the
+    # site starts serving.
+    site: CappedSite | None = None
+    listener = await asyncio.get_running_loop().create_server(
+        lambda: site.protocol() if site is not None else _Refusal(),
+        host,
+        port,
+        ssl=ssl_context,
+        backlog=128,
+        reuse_address=True,
+        reuse_port=reuse_port,
+        start_serving=False,
+    )
+    try:
+        await runner.setup()
+    except BaseException:
+        listener.close()
+        raise
+    site = CappedSite(runner, listener, max_connections=connection_cap(max_connections))
     try:
         await site.start()
     except BaseException:
@@ -129,6 +156,7 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
         settings.port,
         max_connections=settings.max_connections,
         keepalive_timeout_s=settings.keepalive_timeout_s,
+        reuse_port=settings.workers > 1,
     )
     # What exists now (modules, the app, its schemas, registries and sessions) lives as long as the process: out of
     # the cyclic collector's sight, each full collection scans only what serving made. Full collections over a
@@ -136,12 +164,14 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
     gc.collect()
     gc.freeze()
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
+    worker = f", worker {os.environ.get(WORKER_INDEX, '?')} of {settings.workers}" if settings.workers > 1 else ""
     log.info(
-        "gateway listening on %s:%d (public URL %s, %s event loop)",
+        "gateway listening on %s:%d (public URL %s, %s event loop%s)",
         settings.host,
         settings.port,
         settings.public_url,
         loop_kind,
+        worker,
     )
     if started is not None:
         started()

@@ -42,6 +42,7 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         assert row["requests"] > 0 and row["errors"] == 0
     for row in scenarios["signed_in"].values():
         assert row["requests"] > 0 and row["errors"] == 0  # every request authenticated
+    assert {"hot_workers_2", "uncached_workers_2"} <= set(scenarios["cluster"])
     for row in scenarios["cluster"].values():
         assert row["requests"] > 0 and row["errors"] == 0
     for scenario, targets in (("uncached", {"gateway", "reference_proxy"}), ("hot_id", {"gateway", "reference_bare"})):
@@ -68,6 +69,8 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "cluster_uncached",
         "all_features_hot",
         "all_features_uncached",
+        "workers_2_hot",
+        "workers_2_uncached",
         "jwt_vs_key",
         "rss_growth_unknown_ids",
         "rss_growth_handshakes",

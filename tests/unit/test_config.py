@@ -166,3 +166,31 @@ def test_the_redis_url_is_checked_and_shown_without_its_password() -> None:
         load_settings({**OAUTH, "GATEWAY_REDIS_URL": "http://redis:6379"})
     with pytest.raises(ConfigError, match="GATEWAY_REDIS_PREFIX"):
         load_settings({**OAUTH, "GATEWAY_REDIS_URL": "redis://r:6379", "GATEWAY_REDIS_PREFIX": "a b"})
+
+
+def test_workers_are_bounded_and_share_their_state_through_redis() -> None:
+    """Workers are processes: without Redis each would hold its own limits, sessions and sign-ins."""
+    assert load_settings(OAUTH).workers == 1
+    for wrong in ("0", "65", "two"):
+        with pytest.raises(
+            ConfigError, match="GATEWAY_WORKERS='.*' is not valid: expected a whole number from 1 to 64"
+        ):
+            load_settings({**OAUTH, "GATEWAY_WORKERS": wrong})
+    with pytest.raises(ConfigError, match="GATEWAY_WORKERS=2 needs GATEWAY_REDIS_URL"):
+        load_settings({**OAUTH, "GATEWAY_WORKERS": "2"})
+    settings = load_settings({**OAUTH, "GATEWAY_WORKERS": "4", "GATEWAY_REDIS_URL": "redis://r:6379"})
+    assert settings.workers == 4 and ("GATEWAY_WORKERS", "4") in settings.describe()
+
+
+def test_workers_behind_the_oauth_facade_need_one_signing_key() -> None:
+    facade = {
+        **OAUTH,
+        "GATEWAY_WORKERS": "2",
+        "GATEWAY_REDIS_URL": "redis://r:6379",
+        "GATEWAY_PUBLIC_URL": "https://gateway.example.com",
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER": "https://idp.example.com",
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID": "gw",
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET": "s-1",
+    }
+    with pytest.raises(ConfigError, match="needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
+        load_settings(facade)

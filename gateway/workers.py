@@ -1,0 +1,186 @@
+"""GATEWAY_WORKERS=N: N gateway processes on one port, under one supervisor (this module).
+
+One process's event loop uses one core. Workers multiply what a pod answers per second where it has the cores;
+what one request costs stays what it is. Each worker is `python -m gateway serve` with GATEWAY_WORKER set: a
+fresh interpreter that binds the port with SO_REUSEPORT, so the kernel spreads new connections over the workers.
+What they must agree on (rate limits, MCP sessions, the façade's sign-ins) is in Redis, as between replicas
+(config.py requires GATEWAY_REDIS_URL). The supervisor:
+
+- gives them one directory for Prometheus' multiprocess files, so a scrape reaching any worker reports all;
+- relays their output in whole lines: two workers' JSON lines never interleave within a line;
+- forwards SIGTERM and SIGINT (each worker drains as a single process does) and exits when all have;
+- replaces a worker that dies, unless one exits with the configuration status (the port is taken, say: another
+  would fail alike) or workers die faster than RESTARTS_PER_MINUTE; then it stops them all and exits non-zero,
+  so Kubernetes restarts the pod instead of a supervisor restarting workers forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import deque
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from prometheus_client.multiprocess import mark_process_dead
+
+from gateway.config import EXIT_CONFIG
+
+log = logging.getLogger("gateway")
+
+WORKER_INDEX = "GATEWAY_WORKER"  # set in each worker's environment: its index, from 0
+SUPERVISOR = "GATEWAY_SUPERVISOR_PID"
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
+RESTARTS_PER_MINUTE = 5
+EXIT_CRASHING = 1
+# A worker's output is relayed in whole lines; a "line" longer than this is passed on in pieces (bounded memory).
+_LINE_LIMIT = 1 << 20
+_PR_SET_PDEATHSIG = 1
+_INHERITED_SECRET = "/proc/self/fd/"  # where __main__ moved inline secrets (memfd descriptors to pass on)
+
+
+def is_worker() -> bool:
+    return WORKER_INDEX in os.environ
+
+
+def follow_supervisor() -> None:
+    """In a worker: end when the supervisor does, even when it is killed outright (SIGKILL, OOM) and cannot
+    forward anything. Linux sends SIGTERM on its death (the worker then drains as usual); elsewhere, or if it
+    died before this ran, the check below ends the worker at once."""
+    try:
+        import ctypes  # noqa: PLC0415 - Linux only, and only in workers
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.debug("no parent-death signal here: a killed supervisor leaves its workers to be stopped by hand")
+    if str(os.getppid()) != os.environ.get(SUPERVISOR):
+        raise SystemExit("baw-gateway: the worker's supervisor is gone")
+
+
+def supervise(count: int) -> int:
+    """Run `count` workers until signalled; the exit status is 0 after a clean stop."""
+    with _metrics_directory() as directory:
+        return asyncio.run(Supervisor(count, directory).run())
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[str]:
+    """PROMETHEUS_MULTIPROC_DIR when the operator gives one (made if missing, emptied: a previous run's values
+    would count again), else a directory of our own, removed at exit."""
+    given = os.environ.get(METRICS_DIRECTORY)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="baw-gateway-metrics-") as directory:
+        yield directory
+
+
+class Supervisor:
+    def __init__(self, count: int, metrics_directory: str) -> None:
+        self._count = count
+        self._metrics_directory = metrics_directory
+        self._workers: dict[int, asyncio.subprocess.Process] = {}
+        self._deaths: deque[float] = deque(maxlen=RESTARTS_PER_MINUTE)
+        self._stopping = False
+        self._status = 0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._forward, sig)
+        log.info("supervising %d gateway workers", self._count)
+        await asyncio.gather(*(self._keep(index) for index in range(self._count)))
+        log.info("every worker has stopped")
+        return self._status
+
+    def _forward(self, sig: int) -> None:
+        """Pass the signal on; a second one reaches the workers too, and they exit at once."""
+        self._stopping = True
+        for worker in self._workers.values():
+            if worker.returncode is None:
+                worker.send_signal(sig)
+
+    def _give_up(self, status: int) -> None:
+        if not self._stopping:
+            self._status = status
+            self._forward(signal.SIGTERM)
+
+    async def _keep(self, index: int) -> None:
+        """Run worker `index` until the supervisor stops, replacing it when it dies."""
+        while not self._stopping:
+            worker, relayed = await self._start(index)
+            status = await worker.wait()
+            await relayed  # everything it wrote, passed on
+            mark_process_dead(worker.pid, self._metrics_directory)  # its live gauges no longer count
+            if self._stopping:
+                return
+            if status == EXIT_CONFIG:
+                log.error("worker %d exited with the configuration status: stopping every worker", index)
+                self._give_up(EXIT_CONFIG)
+                return
+            now = time.monotonic()
+            if len(self._deaths) == self._deaths.maxlen and now - self._deaths[0] < 60:
+                log.error("%d workers died within a minute: stopping every worker", len(self._deaths) + 1)
+                self._give_up(EXIT_CRASHING)
+                return
+            self._deaths.append(now)
+            log.warning("worker %d (pid %d) exited with status %s: starting another", index, worker.pid, status)
+
+    async def _start(self, index: int) -> tuple[asyncio.subprocess.Process, asyncio.Future[list[None]]]:
+        environment = {
+            **os.environ,
+            WORKER_INDEX: str(index),
+            SUPERVISOR: str(os.getpid()),
+            METRICS_DIRECTORY: self._metrics_directory,
+        }
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            env=environment,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            pass_fds=_inherited_secrets(environment),
+        )
+        self._workers[index] = worker
+        assert worker.stdout is not None and worker.stderr is not None
+        relayed = asyncio.gather(_relay(worker.stdout, sys.stdout.buffer), _relay(worker.stderr, sys.stderr.buffer))
+        return worker, relayed
+
+
+def _inherited_secrets(environment: dict[str, str]) -> tuple[int, ...]:
+    """The memfd descriptors holding secrets that were given inline (see __main__): workers read them too."""
+    return tuple(
+        int(value.removeprefix(_INHERITED_SECRET))
+        for name, value in environment.items()
+        if name.endswith("_FILE") and value.startswith(_INHERITED_SECRET)
+    )
+
+
+async def _relay(stream: asyncio.StreamReader, out: BinaryIO) -> None:
+    """Copy a worker's output to ours in whole lines: each write ends at a line's end, and nothing else writes
+    between (one thread)."""
+    pending = b""
+    while chunk := await stream.read(65536):
+        pending += chunk
+        end = pending.rfind(b"\n") + 1
+        if end == 0:
+            if len(pending) < _LINE_LIMIT:
+                continue
+            end = len(pending)
+        out.write(pending[:end])
+        out.flush()
+        pending = pending[end:]
+    if pending:
+        out.write(pending)
+        out.flush()
