@@ -1,4 +1,8 @@
-"""The command line: serve | demo | simulate | check-config | openapi."""
+"""The command line: serve | demo | simulate | check-config | openapi.
+
+The application and the server are imported by the commands that run them: the supervisor of GATEWAY_WORKERS
+runs for the pod's lifetime next to its workers and needs neither (half the memory of a worker).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,14 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from gateway import tracing, workers
-from gateway.app import create_app
 from gateway.config import EXIT_CONFIG, SECRET_NAMES, ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
-from gateway.server import serve, start
-from gateway.web.openapi import build_openapi
-from gateway.web.plugin import encode
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("gateway")
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration is valid", file=sys.stderr)
         return 0
     if args.command == "openapi":
+        from gateway.app import create_app  # noqa: PLC0415 - see the module's docstring
+        from gateway.web.openapi import build_openapi  # noqa: PLC0415
+        from gateway.web.plugin import encode  # noqa: PLC0415
+
         sys.stdout.write(encode(build_openapi(create_app(settings).router, settings)).decode())
         return 0
     _reexec_without_inline_secrets(["serve"])
@@ -82,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except (tracing.TracingUnavailable, ConfigError) as exc:
         print(f"baw-gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from gateway.app import create_app  # noqa: PLC0415
+    from gateway.server import serve  # noqa: PLC0415
+
     return _run(serve(create_app(settings), settings), loop_factory)
 
 
@@ -160,6 +168,7 @@ async def _until_signalled() -> None:
 
 
 async def _simulate(host: str, port: int, ca_dir: Path) -> None:
+    from gateway.server import start  # noqa: PLC0415
     from gateway.simulator.server import create_simulator_app  # noqa: PLC0415 - optional extra
     from gateway.simulator.tls import generate_tls  # noqa: PLC0415
 
@@ -177,6 +186,8 @@ DEMO_KEY = "demo-key-for-curl"
 
 
 async def _demo(simulator_port: int, replicas: int = 1, oauth: bool = False) -> None:
+    from gateway.app import create_app  # noqa: PLC0415
+    from gateway.server import serve, start  # noqa: PLC0415
     from gateway.simulator.idp import IdentityProvider  # noqa: PLC0415 - optional extra
     from gateway.simulator.seed import SAMPLES  # noqa: PLC0415
     from gateway.simulator.server import SimulatorConfig, create_simulator_app  # noqa: PLC0415
@@ -234,6 +245,8 @@ async def _cluster_demo(
     env: Mapping[str, str], settings: Settings, replicas: int, directory: Path, started: Callable[[], None]
 ) -> None:
     """N gateways on loopback ports sharing a throw-away redis-server, a round-robin front on GATEWAY_PORT."""
+    from gateway.app import create_app  # noqa: PLC0415
+    from gateway.server import start  # noqa: PLC0415
     from gateway.simulator.cluster import RedisServer, redis_server_binary, round_robin_app  # noqa: PLC0415
 
     binary = redis_server_binary()
