@@ -151,6 +151,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             pass_fds=_inherited_secrets(environment),
+            start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor alone, which forwards it once
         )
         self._workers[index] = worker
         assert worker.stdout is not None and worker.stderr is not None
