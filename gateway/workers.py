@@ -84,9 +84,13 @@ def _metrics_directory() -> Iterator[str]:
         yield directory
 
 
+WORKER_COMMAND = (sys.executable, "-m", "gateway", "serve")
+
+
 class Supervisor:
-    def __init__(self, count: int, metrics_directory: str) -> None:
+    def __init__(self, count: int, metrics_directory: str, command: tuple[str, ...] = WORKER_COMMAND) -> None:
         self._count = count
+        self._command = command
         self._metrics_directory = metrics_directory
         self._workers: dict[int, asyncio.subprocess.Process] = {}
         self._deaths: deque[float] = deque(maxlen=RESTARTS_PER_MINUTE)
@@ -106,8 +110,7 @@ class Supervisor:
         """Pass the signal on; a second one reaches the workers too, and they exit at once."""
         self._stopping = True
         for worker in self._workers.values():
-            if worker.returncode is None:
-                worker.send_signal(sig)
+            _signal(worker, sig)
 
     def _give_up(self, status: int) -> None:
         if not self._stopping:
@@ -117,7 +120,15 @@ class Supervisor:
     async def _keep(self, index: int) -> None:
         """Run worker `index` until the supervisor stops, replacing it when it dies."""
         while not self._stopping:
-            worker, relayed = await self._start(index)
+            try:
+                worker, relayed = await self._start(index)
+            except OSError as exc:  # no process could be made (memory, process limits)
+                log.error("worker %d could not be started (%s): stopping every worker", index, exc)
+                self._give_up(EXIT_CRASHING)
+                return
+            self._workers[index] = worker
+            if self._stopping:  # signalled while it was being started: it has not been told yet
+                _signal(worker, signal.SIGTERM)
             status = await worker.wait()
             await relayed  # everything it wrote, passed on
             mark_process_dead(worker.pid, self._metrics_directory)  # its live gauges no longer count
@@ -143,20 +154,24 @@ class Supervisor:
             METRICS_DIRECTORY: self._metrics_directory,
         }
         worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
+            *self._command,
             env=environment,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             pass_fds=_inherited_secrets(environment),
             start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor alone, which forwards it once
         )
-        self._workers[index] = worker
         assert worker.stdout is not None and worker.stderr is not None
         relayed = asyncio.gather(_relay(worker.stdout, sys.stdout.buffer), _relay(worker.stderr, sys.stderr.buffer))
         return worker, relayed
+
+
+def _signal(worker: asyncio.subprocess.Process, sig: int) -> None:
+    if worker.returncode is None:
+        try:
+            worker.send_signal(sig)
+        except ProcessLookupError:  # exited since; its wait() reports it
+            pass
 
 
 def _inherited_secrets(environment: dict[str, str]) -> tuple[int, ...]:
