@@ -17,6 +17,7 @@ What they must agree on (rate limits, MCP sessions, the façade's sign-ins) is i
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -41,6 +42,8 @@ RESTARTS_PER_MINUTE = 5
 EXIT_CRASHING = 1
 # A worker's output is relayed in whole lines; a "line" longer than this is passed on in pieces (bounded memory).
 _LINE_LIMIT = 1 << 20
+_PIPE_SIZE = 1 << 20
+RELAY_PAUSE_S = 0.01
 _PR_SET_PDEATHSIG = 1
 _INHERITED_SECRET = "/proc/self/fd/"  # where __main__ moved inline secrets (memfd descriptors to pass on)
 
@@ -153,16 +156,24 @@ class Supervisor:
             SUPERVISOR: str(os.getpid()),
             METRICS_DIRECTORY: self._metrics_directory,
         }
-        worker = await asyncio.create_subprocess_exec(
-            *self._command,
-            env=environment,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            pass_fds=_inherited_secrets(environment),
-            start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor alone, which forwards it once
-        )
-        assert worker.stdout is not None and worker.stderr is not None
-        relayed = asyncio.gather(_relay(worker.stdout, sys.stdout.buffer), _relay(worker.stderr, sys.stderr.buffer))
+        (out_read, out_write), (err_read, err_write) = _pipe(), _pipe()
+        try:
+            worker = await asyncio.create_subprocess_exec(
+                *self._command,
+                env=environment,
+                stdout=out_write,
+                stderr=err_write,
+                pass_fds=_inherited_secrets(environment),
+                start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor alone, which forwards it once
+            )
+        except BaseException:
+            for descriptor in (out_read, err_read):
+                os.close(descriptor)
+            raise
+        finally:
+            os.close(out_write)  # the worker holds them now: its exit is our end of file
+            os.close(err_write)
+        relayed = asyncio.gather(_relay(out_read, sys.stdout.buffer), _relay(err_read, sys.stderr.buffer))
         return worker, relayed
 
 
@@ -183,20 +194,42 @@ def _inherited_secrets(environment: dict[str, str]) -> tuple[int, ...]:
     )
 
 
-async def _relay(stream: asyncio.StreamReader, out: BinaryIO) -> None:
+def _pipe() -> tuple[int, int]:
+    """A pipe for a worker's output: our end non-blocking, and as large as Linux lets us make it, so that a
+    worker's write never waits for the supervisor's next look."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    with suppress(OSError, AttributeError):  # (F_SETPIPE_SZ: Linux only; the limit is /proc/sys/fs/pipe-max-size)
+        fcntl.fcntl(read, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    return read, write
+
+
+async def _relay(descriptor: int, out: BinaryIO) -> None:
     """Copy a worker's output to ours in whole lines: each write ends at a line's end, and nothing else writes
-    between (one thread)."""
+    between (one thread). The pipe is looked at every RELAY_PAUSE_S rather than whenever the worker writes: a
+    worker writes once per event-loop turn, and relaying each write cost the supervisor 7 µs of CPU per request
+    at 15,000 requests a second (a tenth of the pod's CPU); lines are at most that much later."""
     pending = b""
-    while chunk := await stream.read(65536):
-        pending += chunk
-        end = pending.rfind(b"\n") + 1
-        if end == 0:
-            if len(pending) < _LINE_LIMIT:
+    try:
+        while True:
+            try:
+                chunk = os.read(descriptor, _PIPE_SIZE)
+            except BlockingIOError:  # nothing yet
+                await asyncio.sleep(RELAY_PAUSE_S)
                 continue
-            end = len(pending)
-        out.write(pending[:end])
-        out.flush()
-        pending = pending[end:]
-    if pending:
-        out.write(pending)
-        out.flush()
+            if not chunk:  # the worker has exited (and every process it shared the pipe with)
+                break
+            pending += chunk
+            end = pending.rfind(b"\n") + 1
+            if end == 0:
+                if len(pending) < _LINE_LIMIT:
+                    continue
+                end = len(pending)
+            out.write(pending[:end])
+            out.flush()
+            pending = pending[end:]
+        if pending:
+            out.write(pending)
+            out.flush()
+    finally:
+        os.close(descriptor)
