@@ -3,6 +3,8 @@ from a real Redis, in one round trip, as from the local token buckets."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 
@@ -59,3 +61,60 @@ async def test_an_address_over_its_failures_is_refused_and_takes_nothing_from_th
     assert await failures.look_then_take("ip:other", requests, "key:k") is None
     assert await failures.look_then_take("ip:other", requests, "key:k") is None
     assert (await failures.look_then_take("ip:other", requests, "key:k"))[0] is requests
+
+
+@pytest.fixture
+async def shared_redis(redis_server):
+    client = Redis.from_url(redis_server.url, password=redis_server.password)
+    shared = SharedState(client, "test", Metrics(), timeout_s=2)
+    yield shared, client
+    await shared.close()
+    await client.aclose()
+
+
+async def test_a_fast_caller_takes_its_tokens_a_lease_at_a_time(shared_redis) -> None:
+    """1000/s allows leases of 50 (LEASE_S = 50 ms of the rate): 200 requests, in sequence and all at once, cost
+    a handful of round trips, not 200 each."""
+    shared, client = shared_redis
+    limit = Limiter("requests", 1000, 1000)
+    limit.attach(shared)
+    await limit.retry_after("warm")  # Redis learns the script
+    before = await _scripts_run(client)
+    assert [await limit.retry_after("key:fast") for _ in range(200)] == [None] * 200
+    assert await _scripts_run(client) - before <= 200 // 50 + 1
+    before = await _scripts_run(client)
+    assert await asyncio.gather(*(limit.retry_after("key:burst") for _ in range(200))) == [None] * 200
+    # one take in flight per caller: the others wait for its tokens instead of each taking a lease
+    assert await _scripts_run(client) - before <= 200 // 50 + 1
+
+
+async def test_leases_never_let_a_caller_past_its_limit_and_give_back_what_they_did_not_spend(shared_redis) -> None:
+    """Two replicas, one leasing (2/s over 2 s: 4 tokens at a time) and one not: the lease's tokens are taken
+    before they are spent, and its unspent rest is given back with its next take."""
+    shared, _ = shared_redis
+    now = [0.0]
+    leasing = Limiter("requests", 2, 40, clock=lambda: now[0], lease_s=2.0)
+    plain = Limiter("requests", 2, 40, lease_s=0)
+    leasing.attach(shared)
+    plain.attach(shared)
+    assert await leasing.retry_after("key:k") is None  # takes 4, spends 1
+    admitted = 0
+    while await plain.retry_after("key:k") is None:
+        admitted += 1
+    assert admitted == 40 - 4  # the lease's 3 unspent tokens are not the other replica's to use
+    assert await plain.retry_after("key:k") >= 1
+    now[0] += 3  # the lease expired with 3 unspent: the next take gives them back and takes them again
+    assert await leasing.retry_after("key:k") is None
+    assert await plain.retry_after("key:k") >= 1  # (nothing was created: the bucket is still spent)
+
+
+async def test_the_default_limit_takes_no_lease(shared_redis) -> None:
+    """10/s with a burst of 100 (the defaults) is one take per request, as precise as before leases."""
+    shared, client = shared_redis
+    limit = Limiter("requests", 10, 100)
+    limit.attach(shared)
+    await limit.retry_after("warm")
+    before = await _scripts_run(client)
+    for _ in range(5):
+        assert await limit.retry_after("key:k") is None
+    assert await _scripts_run(client) - before == 5
