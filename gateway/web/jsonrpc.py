@@ -63,6 +63,8 @@ def screen(raw: bytes) -> tuple[web.Response | None, Any]:
 
 
 def _refusal(message: Any) -> web.Response | None:
+    if type(message) is dict and type(message.get("id")) is int:  # the usual request: nothing here refuses it
+        return None
     messages = message if isinstance(message, list) else [message]
     ignored = 0
     for item in messages:

@@ -48,7 +48,7 @@ def _memo_key(arguments: dict[str, Any]) -> Hashable | None:
     if len(arguments) > _MEMO_ARGUMENTS:
         return None
     key = []
-    for name, value in sorted(arguments.items()):
+    for name, value in sorted(arguments.items()) if len(arguments) > 1 else arguments.items():
         kind = type(value)
         if kind not in (str, int, bool) and value is not None:
             return None
