@@ -9,6 +9,7 @@ a drain has to wait for.
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 
 from aiohttp import web
 
@@ -16,6 +17,8 @@ from gateway.errors import BawTimeout, RequestTimeout
 from gateway.keys import LIFECYCLE, SETTINGS
 from gateway.web.access import is_protected
 from gateway.web.errors import Handler
+
+_ARRIVED = nullcontext()
 
 
 @web.middleware
@@ -30,7 +33,7 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
             # A body that arrived whole with the headers (an MCP call) has nothing to wait for: no timer is armed.
             arriving = not request.content.is_eof()
             try:
-                async with asyncio.timeout(settings.body_timeout_s if arriving else None):
+                async with asyncio.timeout(settings.body_timeout_s) if arriving else _ARRIVED:
                     await request.read()  # kept by aiohttp: the handler's read() returns it
             except TimeoutError:
                 message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
