@@ -49,6 +49,12 @@ class Unauthorized(GatewayError):
         self.challenge = challenge  # the WWW-Authenticate value: how to authenticate, where to sign in
 
 
+class ExpiredAccessToken(Unauthorized):
+    """An access token the trusted issuer signed, past its expiry: refused as any invalid token, but not counted
+    as a failed authentication. Hosts (ChatGPT, Claude) call from a few egress addresses shared by all their
+    users, and each user's token expiring before the host refreshes it would add up to a lockout of them all."""
+
+
 class InsufficientScope(Unauthorized):
     """A valid token without the scope this needs (OAuth step-up: the host asks the user for more)."""
 

@@ -45,6 +45,11 @@ class InvalidToken(Exception):
     """The token is not one of ours (why, for the log: never for the caller, who learns only that it is invalid)."""
 
 
+class ExpiredToken(InvalidToken):
+    """Signed by the trusted issuer (its signature checked first) but past its expiry: a host that has not
+    refreshed it yet, not someone guessing."""
+
+
 class MissingScope(Exception):
     def __init__(self, needed: tuple[str, ...]) -> None:
         super().__init__(" ".join(needed))
@@ -251,6 +256,8 @@ class Issuer:
                 leeway=LEEWAY_S,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.ExpiredSignatureError as exc:  # (PyJWT checks the signature before the claims)
+            raise ExpiredToken(str(exc)) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         scopes = _scopes(claims)
@@ -305,7 +312,7 @@ class Issuer:
             raise InvalidToken("the issuer says the token is not active")
         expires = float(claims["exp"]) if isinstance(claims.get("exp"), (int, float)) else now + 60
         if expires <= now - LEEWAY_S:
-            raise InvalidToken("the token has expired")
+            raise ExpiredToken("the token has expired")
         if claims.get("iss", self.issuer) != self.issuer:
             raise InvalidToken("the token names another issuer")
         if "aud" in claims and not _audiences(claims) & set(self._audiences):

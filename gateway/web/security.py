@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.baw.users import Subject
 from gateway.context import baw_credential_var, baw_identity_var, bound, caller_var, client_var
-from gateway.errors import InsufficientScope, RateLimited, Unauthorized, UserRequired
+from gateway.errors import ExpiredAccessToken, InsufficientScope, RateLimited, Unauthorized, UserRequired
 from gateway.keys import (
     API_KEYS,
     AUTH_FAILURES,
@@ -22,7 +22,7 @@ from gateway.keys import (
     SETTINGS,
     USER_CREDENTIALS,
 )
-from gateway.oauth.issuer import InvalidToken, MissingScope, Principal
+from gateway.oauth.issuer import ExpiredToken, InvalidToken, MissingScope, Principal
 from gateway.shared.limits import Limiter
 from gateway.web.access import is_protected
 from gateway.web.discovery import challenge
@@ -73,8 +73,8 @@ async def _admitted(request: web.Request, address_caller: str) -> str:
     _admit(await _refusal(failures, address_caller, take=False), failures)
     try:
         caller = await _authenticate(request, token)
-    except Unauthorized:
-        if token:
+    except Unauthorized as exc:
+        if token and not isinstance(exc, ExpiredAccessToken):  # a guess, not a host refreshing late
             await failures.retry_after(address_caller)
         raise
     _admit(await _refusal(limit, caller), failures)
@@ -131,7 +131,8 @@ async def _authenticate(request: web.Request, token: str) -> str:
         ) from None
     except InvalidToken as exc:
         log.info("refused an access token: %s", exc)
-        raise Unauthorized(
+        refused = ExpiredAccessToken if isinstance(exc, ExpiredToken) else Unauthorized
+        raise refused(
             "The access token is not valid here (expired, for another service, or not signed by the trusted issuer): "
             "sign in again.",
             challenge=challenge(settings, request.path, "invalid_token"),

@@ -170,6 +170,18 @@ async def test_tokens_not_meant_for_this_server_are_401_with_the_challenge(gatew
     assert (await response.json())["error"]["code"] == "unauthorized"
 
 
+async def test_expired_tokens_of_the_trusted_issuer_never_lock_an_address_out(gateway, simulator, idp) -> None:
+    """A host calls from a few egress addresses shared by all its users: their tokens expiring before the host
+    refreshes them are 401 each, never counted as guesses; forged ones still are (10, then 429)."""
+    expired = _token(idp, simulator, exp=int(time.time()) - 120)
+    refused = [await _lookup(gateway, expired) for _ in range(15)]
+    assert [response.status for response in refused] == [401] * 15
+    assert refused[-1].headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert (await _lookup(gateway, _token(idp, simulator))).status == 200  # the next user from that address
+    forged = _token(idp, simulator, iss="https://evil.example.com")
+    assert [(await _lookup(gateway, forged)).status for _ in range(11)] == [401] * 10 + [429]
+
+
 async def test_a_token_without_the_scope_is_403_insufficient_scope(gateway, simulator, idp) -> None:
     response = await _lookup(gateway, _token(idp, simulator, scope="openid"))
     assert response.status == 403
