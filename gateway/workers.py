@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -68,7 +68,12 @@ def follow_supervisor() -> None:
 
 def supervise(count: int) -> int:
     """Run `count` workers until signalled; the exit status is 0 after a clean stop."""
-    with _metrics_directory() as directory:
+    with ExitStack() as stack:
+        try:
+            directory = stack.enter_context(_metrics_directory())
+        except OSError as exc:  # the operator's PROMETHEUS_MULTIPROC_DIR: a file, or not writable
+            print(f"baw-gateway: {METRICS_DIRECTORY} cannot be used: {exc.strerror} ({exc.filename})", file=sys.stderr)
+            return EXIT_CONFIG
         return asyncio.run(Supervisor(count, directory).run())
 
 

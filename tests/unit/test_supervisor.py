@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from gateway.workers import EXIT_CRASHING, RESTARTS_PER_MINUTE, Supervisor
+from gateway.workers import EXIT_CRASHING, RESTARTS_PER_MINUTE, Supervisor, supervise
 
 
 def python(code: str) -> tuple[str, ...]:
@@ -41,3 +41,11 @@ async def test_output_is_relayed_in_whole_lines_and_nothing_is_lost(tmp_path: Pa
     out, err = capfd.readouterr()
     assert out == '{"a":1}\n{"b":2}\ntail'
     assert "err line\n" in err
+
+
+def test_a_metrics_directory_that_cannot_be_used_is_one_clear_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(taken))
+    assert supervise(2) == 2
+    assert f"PROMETHEUS_MULTIPROC_DIR cannot be used: File exists ({taken})" in capsys.readouterr().err
