@@ -10,11 +10,12 @@ cannot be used the caller is told so and goes on with its local state.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
+import orjson
 
 from gateway.shared.link import Script, SharedState
 
@@ -58,8 +59,8 @@ class Lookup:
 
 def _decode(raw: Any) -> dict[str, Any] | None:
     try:
-        entry = json.loads(raw)
-    except (TypeError, ValueError):
+        entry = orjson.loads(raw)
+    except (TypeError, ValueError):  # (orjson.JSONDecodeError is a ValueError)
         return None
     return entry if isinstance(entry, dict) else None
 
@@ -83,7 +84,7 @@ class SharedCache:
 
     async def store(self, key: str, entry: dict[str, Any] | None, ttl_s: float, token: str) -> None:
         """Keep `entry` for `ttl_s` (None or 0: keep nothing) and release our lock."""
-        value = json.dumps(entry, separators=(",", ":")) if entry is not None else ""
+        value = orjson.dumps(entry) if entry is not None else b""
         ttl_ms = max(1, round(ttl_s * 1000)) if entry is not None and ttl_s > 0 else 0
         await self._shared.script(STORE, self._keys(key), [value, ttl_ms, token])
 
