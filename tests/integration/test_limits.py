@@ -89,12 +89,13 @@ async def test_a_fast_caller_takes_its_tokens_a_lease_at_a_time(shared_redis) ->
 
 
 async def test_leases_never_let_a_caller_past_its_limit_and_give_back_what_they_did_not_spend(shared_redis) -> None:
-    """Two replicas, one leasing (2/s over 2 s: 4 tokens at a time) and one not: the lease's tokens are taken
-    before they are spent, and its unspent rest is given back with its next take."""
+    """Two replicas, one leasing (1/s over 4 s: 4 tokens at a time) and one not: the lease's tokens are taken
+    before they are spent, and its unspent rest is given back with its next take. (At 1/s nothing refills
+    meanwhile, however slow the machine.)"""
     shared, _ = shared_redis
     now = [0.0]
-    leasing = Limiter("requests", 2, 40, clock=lambda: now[0], lease_s=2.0)
-    plain = Limiter("requests", 2, 40, lease_s=0)
+    leasing = Limiter("requests", 1, 40, clock=lambda: now[0], lease_s=4.0)
+    plain = Limiter("requests", 1, 40, lease_s=0)
     leasing.attach(shared)
     plain.attach(shared)
     assert await leasing.retry_after("key:k") is None  # takes 4, spends 1
@@ -103,7 +104,7 @@ async def test_leases_never_let_a_caller_past_its_limit_and_give_back_what_they_
         admitted += 1
     assert admitted == 40 - 4  # the lease's 3 unspent tokens are not the other replica's to use
     assert await plain.retry_after("key:k") >= 1
-    now[0] += 3  # the lease expired with 3 unspent: the next take gives them back and takes them again
+    now[0] += 5  # the lease expired with 3 unspent: the next take gives them back and takes them again
     assert await leasing.retry_after("key:k") is None
     assert await plain.retry_after("key:k") >= 1  # (nothing was created: the bucket is still spent)
 
