@@ -314,6 +314,8 @@ class Bench:
         deadline = time.monotonic() + 30
         while workers > 1 and (self.work / f"{name}.log").read_text().count(f" of {workers})") < workers:
             if time.monotonic() > deadline or process.poll() is not None:
+                process.terminate()  # (not registered yet: stop() would not know it, and its workers would stay)
+                process.wait(timeout=15)
                 tail = (self.work / f"{name}.log").read_text()[-2000:]
                 raise RuntimeError(f"{name}: not every worker listens:\n{tail}")
             time.sleep(0.1)
