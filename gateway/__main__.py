@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from gateway import tracing, workers
-from gateway.config import EXIT_CONFIG, SECRET_NAMES, ConfigError, Settings, load_settings
+from gateway.config import EXIT_CONFIG, INHERITED_SECRET, SECRET_NAMES, ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _reexec_without_inline_secrets(argv: list[str]) -> None:
         descriptor = os.memfd_create(f"baw-gateway-{name.lower()}", 0)
         os.write(descriptor, env.pop(name).encode())
         os.set_inheritable(descriptor, True)
-        env[f"{name}_FILE"] = f"/proc/self/fd/{descriptor}"
+        env[f"{name}_FILE"] = f"{INHERITED_SECRET}{descriptor}"
     os.execve(sys.executable, [sys.executable, "-m", "gateway", *argv], env)
 
 

@@ -25,6 +25,9 @@ AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 MAX_WORKERS = 64
 EXIT_CONFIG = 2  # the exit status of a configuration error (and of a port that cannot be listened on)
+# Where a secret given inline is read from once the process has moved it into a memfd (__main__), a descriptor
+# the GATEWAY_WORKERS supervisor passes on to its workers.
+INHERITED_SECRET = "/proc/self/fd/"
 LOG_FORMATS = ("json", "text")
 SECRET_NAMES = (
     "BAW_CLIENT_SECRET",

@@ -25,6 +25,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+# prometheus_client's own variable: set (by the GATEWAY_WORKERS supervisor), metrics are every worker's files.
+WORKERS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 # A proxy's latencies: a cache hit takes a millisecond, BAW may take tens of seconds (hosts give up at 45 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -48,7 +50,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._exposed = self.registry  # what a scrape renders: this worker's registry, or every worker's files
-        workers_directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        workers_directory = os.environ.get(WORKERS_DIRECTORY)
         if workers_directory:
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed, path=workers_directory)

@@ -176,7 +176,7 @@ def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractCo
 
 def annotate(key: str, value: Any) -> None:
     """Set an attribute on the current span (the BAW call's status, known deep inside the call)."""
-    if _tracer is not None:
+    if _tracer is not None and not _dropped_trace.get():
         _api.get_current_span().set_attribute(key, value)
 
 

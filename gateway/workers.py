@@ -31,13 +31,13 @@ from typing import BinaryIO, Iterator
 
 from prometheus_client.multiprocess import mark_process_dead
 
-from gateway.config import EXIT_CONFIG
+from gateway.config import EXIT_CONFIG, INHERITED_SECRET, SECRET_NAMES
+from gateway.metrics import WORKERS_DIRECTORY
 
 log = logging.getLogger("gateway")
 
 WORKER_INDEX = "GATEWAY_WORKER"  # set in each worker's environment: its index, from 0
 SUPERVISOR = "GATEWAY_SUPERVISOR_PID"
-METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 RESTARTS_PER_MINUTE = 5
 EXIT_CRASHING = 1
 # A worker's output is relayed in whole lines; a "line" longer than this is passed on in pieces (bounded memory).
@@ -45,7 +45,6 @@ _LINE_LIMIT = 1 << 20
 _PIPE_SIZE = 1 << 20
 RELAY_PAUSE_S = 0.01
 _PR_SET_PDEATHSIG = 1
-_INHERITED_SECRET = "/proc/self/fd/"  # where __main__ moved inline secrets (memfd descriptors to pass on)
 
 
 def is_worker() -> bool:
@@ -72,7 +71,7 @@ def supervise(count: int) -> int:
         try:
             directory = stack.enter_context(_metrics_directory())
         except OSError as exc:  # the operator's PROMETHEUS_MULTIPROC_DIR: a file, or not writable
-            print(f"baw-gateway: {METRICS_DIRECTORY} cannot be used: {exc.strerror} ({exc.filename})", file=sys.stderr)
+            print(f"baw-gateway: {WORKERS_DIRECTORY} cannot be used: {exc.strerror} ({exc.filename})", file=sys.stderr)
             return EXIT_CONFIG
         return asyncio.run(Supervisor(count, directory).run())
 
@@ -81,7 +80,7 @@ def supervise(count: int) -> int:
 def _metrics_directory() -> Iterator[str]:
     """PROMETHEUS_MULTIPROC_DIR when the operator gives one (made if missing, emptied: a previous run's values
     would count again), else a directory of our own, removed at exit."""
-    given = os.environ.get(METRICS_DIRECTORY)
+    given = os.environ.get(WORKERS_DIRECTORY)
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
@@ -159,7 +158,7 @@ class Supervisor:
             **os.environ,
             WORKER_INDEX: str(index),
             SUPERVISOR: str(os.getpid()),
-            METRICS_DIRECTORY: self._metrics_directory,
+            WORKERS_DIRECTORY: self._metrics_directory,
         }
         (out_read, out_write), (err_read, err_write) = _pipe(), _pipe()
         try:
@@ -184,19 +183,14 @@ class Supervisor:
 
 def _signal(worker: asyncio.subprocess.Process, sig: int) -> None:
     if worker.returncode is None:
-        try:
+        with suppress(ProcessLookupError):  # exited since; its wait() reports it
             worker.send_signal(sig)
-        except ProcessLookupError:  # exited since; its wait() reports it
-            pass
 
 
 def _inherited_secrets(environment: dict[str, str]) -> tuple[int, ...]:
     """The memfd descriptors holding secrets that were given inline (see __main__): workers read them too."""
-    return tuple(
-        int(value.removeprefix(_INHERITED_SECRET))
-        for name, value in environment.items()
-        if name.endswith("_FILE") and value.startswith(_INHERITED_SECRET)
-    )
+    paths = (environment.get(f"{name}_FILE", "") for name in SECRET_NAMES)
+    return tuple(int(path.removeprefix(INHERITED_SECRET)) for path in paths if path.startswith(INHERITED_SECRET))
 
 
 def _pipe() -> tuple[int, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.conftest import CLIENT_SECRET
 from tests.ports import free_port
 
 SERVED = 'gateway_http_requests_total{method="GET",route="/baw/process-status",status="200"}'
@@ -98,9 +99,14 @@ async def test_workers_share_the_port_and_any_scrape_counts_every_worker(
 async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_takes_its_workers(
     gateway_process, workers_env
 ) -> None:
-    supervisor, base, log = await gateway_process(**workers_env)
+    """The secret is given inline here: the supervisor moved it out of its environment, and every worker, the
+    replacement too, reads it from the descriptor it was passed (the lookups below need BAW's token)."""
+    inline = {"BAW_CLIENT_SECRET": CLIENT_SECRET, "BAW_CLIENT_SECRET_FILE": ""}
+    supervisor, base, log = await gateway_process(**workers_env, **inline)
     await until(lambda: len(listening(log)) == 2, "both workers to listen")
     first = children(supervisor.pid)
+    for pid in (supervisor.pid, *first):
+        assert CLIENT_SECRET.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
     await until(lambda: len(children(supervisor.pid) - first) == 1, "a replacement worker")

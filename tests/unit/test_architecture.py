@@ -28,3 +28,12 @@ def test_keys_is_a_leaf_at_run_time() -> None:
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['gateway.keys']"
+
+
+def test_the_command_line_loads_the_application_only_for_the_commands_that_run_it() -> None:
+    """GATEWAY_WORKERS' supervisor lives as long as the pod next to its workers: it imports neither the app nor
+    the server (about half a worker's memory)."""
+    code = "import sys, gateway.__main__; print([m for m in ('gateway.app', 'gateway.server') if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -194,16 +194,3 @@ def test_workers_behind_the_oauth_facade_need_one_signing_key() -> None:
     }
     with pytest.raises(ConfigError, match="needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
         load_settings(facade)
-
-
-def test_the_command_line_loads_the_application_only_for_the_commands_that_run_it() -> None:
-    """GATEWAY_WORKERS' supervisor lives as long as the pod next to its workers: it imports neither the app nor
-    the server (about half a worker's memory)."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    probe = (
-        "import sys, gateway.__main__; print(sorted(m for m in ('gateway.app', 'gateway.server') if m in sys.modules))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
