@@ -16,6 +16,7 @@ from gateway.baw.credentials import credential_provider
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
 from gateway.baw.users import TokenExchange, UserCredentials, UserTokenSource, ZenUserExchange
 from gateway.config import Settings
+from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError
 from gateway.keys import (
     API_KEYS,
@@ -34,6 +35,7 @@ from gateway.keys import (
     PLUGIN_MANIFEST,
     PROCESS_SERVICE,
     RATE_LIMITER,
+    REQUEST_DEADLINES,
     SETTINGS,
     SHARED_STATE,
     USER_CREDENTIALS,
@@ -97,6 +99,7 @@ def create_app(
     app[BACKGROUND_TASKS] = {}
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
+    app[REQUEST_DEADLINES] = Deadlines(settings.request_timeout_s)
     app[API_KEYS] = ApiKeys(settings.api_keys)
     app[RATE_LIMITER] = Limiter("requests", settings.rate_limit_rps, settings.rate_limit_burst, clock=clock)
     app[AUTH_FAILURES] = Limiter("auth-failures", AUTH_FAILURE_RATE, AUTH_FAILURE_BURST, clock=clock)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.baw.credentials import CredentialProvider
     from gateway.baw.users import UserCredentials
     from gateway.config import Settings
+    from gateway.deadlines import Deadlines
     from gateway.metrics import Metrics
     from gateway.oauth.issuer import Issuer, Principal
     from gateway.service import ProcessService
@@ -66,6 +67,7 @@ BACKGROUND_TASKS: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("backgr
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")  # monotonic seconds
 WALL_CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("wall_clock")  # Unix time, for token expiry
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
+REQUEST_DEADLINES: web.AppKey[Deadlines] = web.AppKey("request_deadlines")  # GATEWAY_REQUEST_TIMEOUT_S
 BAW_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("baw_session")
 BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes
 CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from gateway.config import Settings
+from gateway.deadlines import Deadlines
 from gateway.metrics import Metrics
 from gateway.tls import client_ssl_context
 
@@ -66,7 +67,7 @@ class SharedState:
     ) -> None:
         self.client, self.prefix = client, prefix
         self._up_gauge, self._errors = metrics.shared_state()
-        self._timeout_s, self._clock = timeout_s, clock
+        self._deadlines, self._clock = Deadlines(timeout_s), clock
         self.up = True
         self._retry_at = 0.0
         self._up_gauge.set(1)
@@ -83,7 +84,7 @@ class SharedState:
         if not self.up and self._clock() < self._retry_at:
             return None
         try:
-            async with asyncio.timeout(self._timeout_s):
+            with self._deadlines.within():
                 result = await call()
         except (RedisError, OSError, TimeoutError) as exc:
             self._errors.labels(op).inc()

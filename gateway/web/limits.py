@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from aiohttp import web
 
 from gateway.errors import BawTimeout, RequestTimeout
-from gateway.keys import LIFECYCLE, SETTINGS
+from gateway.keys import LIFECYCLE, REQUEST_DEADLINES, SETTINGS
 from gateway.web.access import is_protected
 from gateway.web.errors import Handler
 
@@ -38,11 +38,11 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
             except TimeoutError:
                 message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
                 raise RequestTimeout(message) from None
-        timeout_s = settings.request_timeout_s
         try:
-            async with asyncio.timeout(timeout_s):
+            with request.app[REQUEST_DEADLINES].within():
                 return await handler(request)
         except TimeoutError:
+            timeout_s = settings.request_timeout_s
             raise BawTimeout(
                 f"The gateway stopped waiting for BAW after {timeout_s:g} s. Try again later or ask for less."
             ) from None

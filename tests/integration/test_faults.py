@@ -62,6 +62,22 @@ async def test_a_slow_baw_answers_504_after_the_timeout_and_is_not_retried(gatew
     assert (await _lookup(gateway, "23972"))[0] == 200
 
 
+async def test_the_whole_request_deadline_ends_a_lookup_that_waits_on_a_slow_baw(
+    aiohttp_client, gateway_env: dict[str, str], simulator
+) -> None:
+    """GATEWAY_REQUEST_TIMEOUT_S bounds a request whatever BAW_TIMEOUT_S allows: 504, the task freed, and the
+    next request is served (the deadline's timer serves every request, not one per request)."""
+    env = {**gateway_env, "BAW_TIMEOUT_S": "10", "GATEWAY_REQUEST_TIMEOUT_S": "0.5"}
+    gateway = await aiohttp_client(create_app(load_settings(env)))
+    simulator.state.faults.delay_s = 1.5
+    status, body, elapsed, _ = await _lookup(gateway, "23972")
+    assert (status, body["error"]["code"]) == (504, "baw_timeout")
+    assert "stopped waiting for BAW after 0.5 s" in body["error"]["message"]
+    assert 0.4 < elapsed < 1.4
+    simulator.state.faults.delay_s = 0
+    assert (await _lookup(gateway, "2001"))[0] == 200
+
+
 async def test_a_short_burst_of_5xx_is_absorbed_by_retries(gateway, simulator) -> None:
     simulator.state.faults.error_burst, simulator.state.faults.error_status = 2, 503
     status, body, _, _ = await _lookup(gateway, "2001")
