@@ -22,6 +22,7 @@ from typing import AsyncIterator, Callable, Hashable
 
 from cachetools import TTLCache
 
+from gateway.deadlines import Deadlines
 from gateway.errors import BawError, BawTimeout, BawUnavailable, GatewayError, NoCredential, Overloaded, RateLimited
 
 RETRY_ATTEMPTS = 3
@@ -210,7 +211,8 @@ class FairSlots:
     caller's own excess), 503 when the gateway as a whole is full."""
 
     def __init__(self, limit: int, per_caller: int, wait_s: float) -> None:
-        self._limit, self._per_caller, self._wait_s = limit, min(per_caller, limit), wait_s
+        self._limit, self._per_caller = limit, min(per_caller, limit)
+        self._waits = Deadlines(wait_s)
         self._slots = asyncio.Semaphore(limit)
         self._callers: dict[str, asyncio.Semaphore] = {}  # only callers with calls in flight: bounded by `limit`
         self._holders: dict[str, int] = {}
@@ -241,7 +243,7 @@ class FairSlots:
             await semaphore.acquire()
             return
         try:
-            async with asyncio.timeout(self._wait_s):  # (not wait_for: in 3.11 that is one more task per wait)
+            with self._waits.within():  # (one timer for all waits: one caller's burst can queue most calls)
                 await semaphore.acquire()
         except TimeoutError:
             raise refusal() from None
