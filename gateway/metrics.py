@@ -101,6 +101,11 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.connections_refused = Counter(
+            "gateway_connections_refused",
+            "Connections answered with the canned 503 because GATEWAY_MAX_CONNECTIONS were open.",
+            registry=r,
+        )
         self._shared: tuple[Gauge, Counter] | None = None
 
         self._http_request = _Children(self.http_requests)

@@ -26,7 +26,7 @@ from typing import Callable
 from aiohttp import web
 
 from gateway.config import Settings
-from gateway.keys import LIFECYCLE
+from gateway.keys import LIFECYCLE, METRICS
 from gateway.workers import WORKER_INDEX
 
 log = logging.getLogger("gateway")
@@ -60,11 +60,18 @@ class CappedSite(web.BaseSite):
     """A site on a listener bound before the application started, refusing connections beyond
     `max_connections` with a canned 503."""
 
-    def __init__(self, runner: web.BaseRunner, listener: asyncio.Server, *, max_connections: int) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        listener: asyncio.Server,
+        *,
+        max_connections: int,
+        on_refused: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__(runner)
         self._server = listener
         self._max_connections = max_connections
-        self.refused = 0
+        self._on_refused = on_refused  # (the gateway counts them: a refusal never reaches the app's metrics)
 
     @property
     def port(self) -> int:
@@ -79,7 +86,8 @@ class CappedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None  # (the listener serves only once the site has started)
         if len(server.connections) >= self._max_connections:
-            self.refused += 1
+            if self._on_refused is not None:
+                self._on_refused()
             return _Refusal()
         return server()
 
@@ -112,6 +120,7 @@ async def start(
     keepalive_timeout_s: float = 15.0,
     ssl_context: ssl.SSLContext | None = None,
     reuse_port: bool = False,
+    on_refused: Callable[[], object] | None = None,
 ) -> tuple[web.AppRunner, CappedSite]:
     runner = web.AppRunner(
         app,
@@ -139,7 +148,7 @@ async def start(
     except BaseException:
         listener.close()
         raise
-    site = CappedSite(runner, listener, max_connections=connection_cap(max_connections))
+    site = CappedSite(runner, listener, max_connections=connection_cap(max_connections), on_refused=on_refused)
     try:
         await site.start()
     except BaseException:
@@ -157,6 +166,7 @@ async def serve(app: web.Application, settings: Settings, started: Callable[[], 
         max_connections=settings.max_connections,
         keepalive_timeout_s=settings.keepalive_timeout_s,
         reuse_port=settings.workers > 1,
+        on_refused=app[METRICS].connections_refused.inc,
     )
     # What exists now (modules, the app, its schemas, registries and sessions) lives as long as the process: out of
     # the cyclic collector's sight, each full collection scans only what serving made. Full collections over a

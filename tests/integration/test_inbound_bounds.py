@@ -68,8 +68,12 @@ async def test_past_the_connection_cap_new_connections_get_a_clean_503(gateway_p
     writer.close()
     await writer.wait_closed()
     await asyncio.sleep(0.2)
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/livez") as response:
-        assert response.status == 200  # room again
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/livez") as response:
+            assert response.status == 200  # room again
+        async with http.get(f"{base}/metrics") as response:
+            # counted, though the refusal never reached the application: the operator's only trace of it
+            assert "gateway_connections_refused_total 1.0" in (await response.text()).splitlines()
     assert "ERROR" not in log.read_text() and "Traceback" not in log.read_text()
 
 
