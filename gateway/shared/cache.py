@@ -2,9 +2,12 @@
 spread over every replica costs BAW one call (cross-replica single-flight).
 
 `find` reads the entry or, when there is none, takes the lock, in one script: the lock holder asks BAW and
-`store`s the answer (releasing the lock in the same script); the others `wait`, polling every POLL_S for at most
-the lock's life, then ask BAW themselves (a holder that died costs one extra call, never a hang). When Redis
-cannot be used the caller is told so and goes on with its local state.
+`store`s the answer (releasing the lock in the same script); the others `wait`, polling every POLL_S until the
+answer is there, or the lock is gone without one, or the lock's life is over; then they ask BAW themselves (a
+holder that died costs one extra call, never a hang). With the cache off (TTL 0) an answer is still kept for
+WAITERS_S, long enough for the replicas waiting on it: what was fetched while they waited is shared, as a
+replica's own lookups in flight together are. When Redis cannot be used the caller is told so and goes on with its
+local state.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import orjson
 from gateway.shared.link import Script, SharedState
 
 POLL_S = 0.02
+WAITERS_S = 5 * POLL_S
 
 # KEYS: entry, lock. ARGV: token, hold (ms). {1, entry} found, {2} lock taken by us, {3} held by another.
 FIND = Script(
@@ -40,7 +44,17 @@ if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL'
 return 1
 """,
 )
-PEEK = Script("cache_peek", "return redis.call('GET', KEYS[1]) or ''")
+# KEYS: entry, lock. The entry; '' while the lock is held without one; RELEASED when neither is there.
+RELEASED = b"released"
+PEEK = Script(
+    "cache_peek",
+    """
+local entry = redis.call('GET', KEYS[1])
+if entry then return entry end
+if redis.call('EXISTS', KEYS[2]) == 1 then return '' end
+return 'released'
+""",
+)
 
 
 class Found(Enum):
@@ -85,7 +99,7 @@ class SharedCache:
     async def store(self, key: str, entry: dict[str, Any] | None, ttl_s: float, token: str) -> None:
         """Keep `entry` for `ttl_s` (None or 0: keep nothing) and release our lock."""
         value = orjson.dumps(entry) if entry is not None else b""
-        ttl_ms = max(1, round(ttl_s * 1000)) if entry is not None and ttl_s > 0 else 0
+        ttl_ms = round(max(ttl_s, WAITERS_S) * 1000) if entry is not None else 0
         await self._shared.script(STORE, self._keys(key), [value, ttl_ms, token])
 
     async def wait(self, key: str, hold_s: float) -> dict[str, Any] | None:
@@ -94,9 +108,9 @@ class SharedCache:
         deadline = loop.time() + hold_s
         while loop.time() < deadline:
             await asyncio.sleep(POLL_S)
-            raw = await self._shared.script(PEEK, self._keys(key)[:1], [])
-            if raw is None:
-                return None  # Redis went away: the caller asks BAW
+            raw = await self._shared.script(PEEK, self._keys(key), [])
+            if raw is None or raw == RELEASED:
+                return None  # Redis went away, or the holder is done and left nothing: the caller asks BAW
             if raw:
                 return _decode(raw)
         return None

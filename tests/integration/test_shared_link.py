@@ -1,5 +1,6 @@
-"""The Redis link itself: its wire format is redis-py's, and a Redis that stops answering (not gone: stopped, its
-socket open) costs a call no more than the link's deadline, because that deadline is all that bounds a batch."""
+"""The Redis link and the shared cache's lock, against a real redis-server: the link's wire format is redis-py's, a
+Redis that stops answering (not gone: stopped, its socket open) costs a call no more than the link's deadline
+(all that bounds a batch), and a replica waiting on another's answer never waits for one that will not come."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
 from gateway.metrics import Metrics
+from gateway.shared.cache import WAITERS_S, Found, SharedCache
 from gateway.shared.link import RETRY_S, Script, SharedState, resp_commands
 from tests.clock import ManualClock
 
@@ -58,3 +60,36 @@ async def test_a_stopped_redis_costs_a_call_its_deadline_and_sharing_resumes(red
     finally:
         await shared.close()
         await client.aclose()
+
+
+@pytest.fixture
+async def shared(redis_server):
+    client = Redis.from_url(redis_server.url, password=redis_server.password)
+    state = SharedState(client, "test", Metrics(), timeout_s=2)
+    yield state
+    await state.close()
+    await client.aclose()
+
+
+async def test_a_waiter_stops_as_soon_as_the_holder_leaves_nothing_to_share(shared: SharedState) -> None:
+    holder, waiter = SharedCache(shared, "process"), SharedCache(shared, "process")
+    claimed = await holder.find("2001", hold_s=10)
+    assert claimed.found is Found.CLAIMED and (await waiter.find("2001", hold_s=10)).found is Found.BUSY
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiting = asyncio.create_task(waiter.wait("2001", hold_s=10))
+    await asyncio.sleep(0.1)
+    await holder.store("2001", None, 0, claimed.token)  # (a cancelled call: nothing to keep)
+    assert await waiting is None
+    assert loop.time() - started < 1  # not the lock's 10 s
+
+
+async def test_with_the_cache_off_an_answer_is_kept_only_for_those_waiting_on_it(shared: SharedState) -> None:
+    holder, waiter = SharedCache(shared, "process"), SharedCache(shared, "process")
+    claimed = await holder.find("2001", hold_s=10)
+    waiting = asyncio.create_task(waiter.wait("2001", hold_s=10))
+    await asyncio.sleep(0.05)
+    await holder.store("2001", {"ok": {"id": "2001"}}, 0, claimed.token)
+    assert await waiting == {"ok": {"id": "2001"}}
+    await asyncio.sleep(WAITERS_S + 0.1)
+    assert (await holder.find("2001", hold_s=10)).found is Found.CLAIMED  # gone: the next lookup asks BAW
