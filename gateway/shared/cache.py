@@ -4,8 +4,8 @@ spread over every replica costs BAW one call (cross-replica single-flight).
 `find` reads the entry or, when there is none, takes the lock, in one script: the lock holder asks BAW and
 `store`s the answer (releasing the lock in the same script); the others `wait`, polling every POLL_S until the
 answer is there, or the lock is gone without one, or the lock's life is over; then they ask BAW themselves (a
-holder that died costs one extra call, never a hang). With the cache off (TTL 0) an answer is still kept for
-WAITERS_S, long enough for the replicas waiting on it: what was fetched while they waited is shared, as a
+holder that died costs one extra call, never a hang). An answer is kept at least WAITERS_S, even with the cache off
+(TTL 0): long enough for the replicas waiting on it, so what was fetched while they waited is shared, as a
 replica's own lookups in flight together are. When Redis cannot be used the caller is told so and goes on with its
 local state.
 """
@@ -97,7 +97,7 @@ class SharedCache:
         return Lookup(Found.CLAIMED, token=token) if answer[0] == 2 else Lookup(Found.BUSY)
 
     async def store(self, key: str, entry: dict[str, Any] | None, ttl_s: float, token: str) -> None:
-        """Keep `entry` for `ttl_s` (None or 0: keep nothing) and release our lock."""
+        """Keep `entry` for `ttl_s` (at least WAITERS_S; None: keep nothing) and release our lock."""
         value = orjson.dumps(entry) if entry is not None else b""
         ttl_ms = round(max(ttl_s, WAITERS_S) * 1000) if entry is not None else 0
         await self._shared.script(STORE, self._keys(key), [value, ttl_ms, token])
