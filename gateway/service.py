@@ -91,7 +91,7 @@ class ProcessService:
 
     async def lookup(self, process_id: str) -> Lookup:
         """The status of one process instance, by its numeric BAW id, as the current BAW identity sees it."""
-        if not tracing.active():
+        if not tracing.recording():
             return await self._lookup(process_id)
         with tracing.span("lookup process instance", attributes={"baw.process_id": process_id}) as span:
             found = await self._lookup(process_id)

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping
 
 _tracer: Any = None
 _api: Any = None  # opentelemetry.trace, once tracing is on
+_context: Any = None  # opentelemetry.context
 _propagate: Any = None  # opentelemetry.propagate
 _kinds: dict[str, Any] = {}
 _sampler: Any = None  # the tracer's sampler, asked about roots before the SDK is
@@ -72,15 +73,15 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
 def use(provider: Any) -> None:
     """Trace with this provider (None: stop tracing). Tests pass one with an in-memory exporter."""
-    global _tracer, _api, _propagate, _kinds, _sampler, _ids
+    global _tracer, _api, _context, _propagate, _kinds, _sampler, _ids
     if provider is None:
         _tracer = None
         return
-    from opentelemetry import propagate, trace  # noqa: PLC0415 - only when traces are on
+    from opentelemetry import context, propagate, trace  # noqa: PLC0415 - only when traces are on
 
     from gateway import __version__  # noqa: PLC0415
 
-    _api, _propagate = trace, propagate
+    _api, _context, _propagate = trace, context, propagate
     _kinds = {"server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT, "internal": trace.SpanKind.INTERNAL}
     tracer = provider.get_tracer("baw-gateway", __version__)
     # (the SDK's Tracer keeps both as public attributes; the tracer is ours alone)
@@ -124,8 +125,37 @@ class _DroppedRoot:
         _dropped_trace.reset(self._token)
 
 
+class _Current:
+    """What the API's `use_span(span, end_on_exit=True)` does, as a class rather than a generator (a kept trace makes
+    two per request): the span current within the block; an exception leaving it recorded on the span, whose status
+    turns ERROR; the span ended."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Any) -> None:
+        self._span = span
+
+    def __enter__(self) -> Any:
+        self._token = _context.attach(_api.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
+        span = self._span
+        _context.detach(self._token)
+        if isinstance(error, Exception) and span.is_recording():  # (use_span leaves GeneratorExit and the like)
+            span.record_exception(error)
+            span.set_status(_api.Status(_api.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        span.end()
+
+
 def active() -> bool:
     return _tracer is not None
+
+
+def recording() -> bool:
+    """Whether a span made now may be kept: tracing is on and the request's root was not dropped. Where a span site
+    is cheaper skipped than asked (its attributes, its context manager), it asks this first."""
+    return _tracer is not None and not _dropped_trace.get()
 
 
 def span(
@@ -143,7 +173,7 @@ def span(
         return _NOOP
     if carrier:
         context = _propagate.extract(carrier)
-        continued = _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes)
+        continued = _Current(_tracer.start_span(name, context=context, kind=_kinds[kind], attributes=attributes))
         return _apart_from_dropped(continued) if _dropped_trace.get() else continued
     if _dropped_trace.get():
         return _NOOP
@@ -151,7 +181,7 @@ def span(
     if parent.get_span_context().is_valid:
         if not parent.is_recording():
             return _NOOP
-        return _tracer.start_as_current_span(name, kind=_kinds[kind], attributes=attributes)
+        return _Current(_tracer.start_span(name, kind=_kinds[kind], attributes=attributes))
     return _root(name, _kinds[kind], attributes)
 
 
@@ -171,7 +201,7 @@ def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractCo
         root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
     finally:
         _ids.drawn = 0  # (a tracer the SDK's configurator disabled returns before drawing: no id left behind)
-    return _api.use_span(root, end_on_exit=True)
+    return _Current(root)
 
 
 def annotate(key: str, value: Any) -> None:

@@ -161,7 +161,7 @@ class BawClient:
         self._health.before_call()
         started = time.monotonic()
         try:
-            if tracing.active():
+            if tracing.recording():
                 body = await self._traced(method, operation, url, params, subject)
             else:
                 body = await self._with_retries(method, operation, url, params, subject)

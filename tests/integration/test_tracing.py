@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import tracing
 from gateway.app import create_app
@@ -108,6 +108,20 @@ async def test_a_retried_call_is_one_client_span_with_its_attempts(gateway, simu
     assert (await gateway.get("/baw/process-status?process_id=2001")).status == 200
     baw = _tree(spans)["BAW process_details"]
     assert baw.attributes["gateway.baw.attempts"] == 3 and baw.attributes["http.response.status_code"] == 200
+
+
+async def test_a_failed_lookup_marks_the_spans_it_left_as_errors(gateway, spans) -> None:
+    """An error leaving a span's block is recorded on that span and sets its status to ERROR; the server span,
+    whose request the error middleware answered, carries the status code."""
+    assert (await gateway.get("/baw/process-status?process_id=999999")).status == 404
+    tree = _tree(spans)
+    server, lookup, baw = tree["GET /baw/process-status"], tree["lookup process instance"], tree["BAW process_details"]
+    for span in (lookup, baw):
+        assert span.status.status_code is StatusCode.ERROR and span.status.description.startswith("NotFound")
+        assert [event.name for event in span.events] == ["exception"]
+    assert baw.attributes["error.type"] == "not_found"
+    assert server.status.status_code is StatusCode.UNSET and server.attributes["http.response.status_code"] == 404
+    assert all(span.end_time is not None for span in (server, lookup, baw))
 
 
 async def _call_in_host_trace(gateway, call_id: int, process_id: str):
