@@ -33,6 +33,7 @@ from gateway.simulator.server import SimulatorConfig  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
 SCRAPE_S = 2
+CONNECTION_CAP = 200  # low enough for the spike phase to run past it
 PROMETHEUS_CONF = """
 global:
   scrape_interval: {scrape}s
@@ -115,6 +116,7 @@ class Run:
             "GATEWAY_CACHE_TTL_S": "2",  # short, so BAW sees a steady share of the load
             "GATEWAY_RATE_LIMIT_RPS": "60",  # the load's one address runs past it now and then: 429s to show
             "GATEWAY_RATE_LIMIT_BURST": "120",
+            "GATEWAY_MAX_CONNECTIONS": str(CONNECTION_CAP),  # the spike's idle connections run past it
         }
         self.spawn([*python, "serve"], env=env, name="gateway")
         wait_for(f"{self.gateway}/readyz")
@@ -183,6 +185,19 @@ class Run:
                 except aiohttp.ClientError:
                     pass
 
+            async def hold_idle_connections(count: int, seconds: float) -> None:
+                """Connections that never send a request (an ingress holding idle ones, a slow client): past the
+                cap, new ones get the canned 503, which only gateway_connections_refused_total counts."""
+                held = []
+                for _ in range(count):
+                    try:
+                        held.append((await asyncio.open_connection("127.0.0.1", self.gateway_port))[1])
+                    except OSError:
+                        break
+                await asyncio.sleep(seconds)
+                for writer in held:
+                    writer.close()
+
             phase, n, tasks = "", 0, set()
             while (elapsed := time.monotonic() - started) < seconds:
                 share = elapsed / seconds
@@ -206,6 +221,10 @@ class Run:
                         await faults(error_burst=0, delay_s=0.4)
                     else:
                         await faults(error_burst=0, delay_s=0.0)
+                    if phase == "spike":
+                        holding = asyncio.create_task(hold_idle_connections(CONNECTION_CAP + 40, 12))
+                        tasks.add(holding)
+                        holding.add_done_callback(tasks.discard)
                 rate = 90 if phase == "spike" else 40
                 n += 1
                 task = asyncio.create_task(one(n))
