@@ -224,3 +224,19 @@ async def test_a_queued_call_gets_the_slot_freed_within_its_wait_and_a_cancelled
     await asyncio.gather(first, queued, abandoned, return_exceptions=True)
     assert order == ["first", "queued"] and abandoned.cancelled()
     assert slots._callers == {} and slots._holders == {} and not slots._slots.locked()
+
+
+async def test_no_wait_refuses_a_call_that_would_queue_at_once_and_keeps_nothing() -> None:
+    """GATEWAY_BAW_QUEUE_WAIT_S=0: a full share is a refusal within the loop turn, not a wait (the deadline of no
+    delay fires on the next turn), and the refused call holds nothing afterwards."""
+    slots = FairSlots(limit=2, per_caller=1, wait_s=0)
+    async with slots.slot("key:a"):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RateLimited):
+            async with slots.slot("key:a"):
+                pass
+        assert loop.time() - started < 0.5
+        async with slots.slot("key:b"):  # another caller's share is untouched
+            pass
+    assert slots._callers == {} and slots._holders == {} and not slots._waits._pending
