@@ -109,7 +109,7 @@ def create_app(
     app.cleanup_ctx.append(baw_session)
     app.cleanup_ctx.append(baw_credentials)
     app.cleanup_ctx.append(user_credentials)
-    app.on_startup.append(wire_services)
+    app.cleanup_ctx.append(process_service)
     app.on_startup.append(describe_oauth)
     app.on_startup.append(warn_if_open)
 
@@ -285,7 +285,8 @@ def _report_death(task: asyncio.Task[None]) -> None:
         log.critical("background task %s ended: restart the gateway", task.get_name(), exc_info=task.exception())
 
 
-async def wire_services(app: web.Application) -> None:
+async def process_service(app: web.Application) -> AsyncIterator[None]:
+    """The lookups over BAW; wired last, so it is closed first, while the resources its lookups use are open."""
     settings = app[SETTINGS]
     client = BawClient(
         app[BAW_SESSION],
@@ -310,7 +311,7 @@ async def wire_services(app: web.Application) -> None:
         max_response_bytes=settings.max_baw_response_bytes,
         trust=app[BAW_TRUST],
     )
-    app[PROCESS_SERVICE] = ProcessService(
+    service = app[PROCESS_SERVICE] = ProcessService(
         client,
         app[METRICS],
         ttl_s=settings.cache_ttl_s,
@@ -321,6 +322,8 @@ async def wire_services(app: web.Application) -> None:
         failure_ttl_s=settings.cache_failure_ttl_s,
         lock_s=settings.baw_timeout_s + 1,
     )
+    yield
+    await service.close()
 
 
 async def describe_oauth(app: web.Application) -> None:

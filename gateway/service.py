@@ -170,6 +170,15 @@ class ProcessService:
             if found.found is not Found.DOWN:
                 await shared.store(key, entry, ttl_s, found.token)
 
+    async def close(self) -> None:
+        """At shutdown, end the lookups that outlived their requests while BAW and Redis are still open: left
+        running they would call BAW over a closed session and store through a closed Redis link (reopening it).
+        Cancelled, a lookup in cluster mode still releases its cross-replica lock on the way out."""
+        calls = list(self._in_flight.values())
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
     async def tasks(self, process_id: str, which: str, *, limit: int, offset: int) -> TaskPage:
         return await self._client.task_page(process_id, which, limit=limit, offset=offset)
 

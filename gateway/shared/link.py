@@ -75,6 +75,7 @@ class SharedState:
         self._pending: list[tuple[Script, list[str], list[Any], asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._connection: Any = None  # the batches' own connection, taken from the pool at first use
+        self._closed = False
 
     def key(self, *parts: str) -> str:
         """Every key under the prefix, so two gateways can share one Redis."""
@@ -103,7 +104,7 @@ class SharedState:
 
     async def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """The script's result, or None when Redis cannot be used now. Sent with the other calls made meanwhile."""
-        if not self.up and self._clock() < self._retry_at:
+        if self._closed or (not self.up and self._clock() < self._retry_at):
             return None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((script, keys, args, future))
@@ -159,6 +160,11 @@ class SharedState:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        """The batches under way are finished (within the link's deadline); a caller that comes later gets None at
+        once, and the pool is never asked for a new connection that nobody would close."""
+        self._closed = True
+        if self._sender is not None:
+            await asyncio.wait([self._sender])
         if self._connection is not None:
             await self.client.connection_pool.release(self._connection)
             self._connection = None

@@ -115,7 +115,9 @@ async def test_a_burst_on_one_cold_id_over_every_replica_costs_one_baw_call(clus
         answers = await asyncio.gather(*(_get(http, f"{front}/baw/process-status?process_id=2001") for _ in range(300)))
     elapsed = loop.time() - started
     assert answers == [200] * 300
-    assert elapsed < 5, elapsed  # (a replica waiting out the lock would take BAW_TIMEOUT_S + 1 = 11 s)
+    # A replica waiting out the lock would take BAW_TIMEOUT_S + 1 = 11 s; the bound sits well below that, and far
+    # above the 1-3 s this takes on a busy machine, so that it tells the two apart and nothing else.
+    assert elapsed < 8, elapsed
     calls = simulator.state.calls["process"]
     if cache_ttl_s == "0":
         assert calls <= 3, calls  # a lookup arriving after the answer's 0.1 s for the waiters asks again
@@ -173,6 +175,8 @@ async def test_nothing_secret_is_kept_in_redis(cluster, redis_server, simulator)
         dump = b""
         for key in keys:
             kind = (await redis.type(key)).decode()
+            if kind == "none":  # expired since the scan (a short-lived key on a slow machine): nothing is kept
+                continue
             value = {
                 "string": redis.get,
                 "hash": redis.hgetall,

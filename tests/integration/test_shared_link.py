@@ -93,3 +93,21 @@ async def test_with_the_cache_off_an_answer_is_kept_only_for_those_waiting_on_it
     assert await waiting == {"ok": {"id": "2001"}}
     await asyncio.sleep(WAITERS_S + 0.1)
     assert (await holder.find("2001", hold_s=10)).found is Found.CLAIMED  # gone: the next lookup asks BAW
+
+
+async def test_a_closed_link_answers_none_and_opens_no_connection(redis_server) -> None:
+    """A caller that comes late at shutdown (a lookup storing its answer) is told Redis cannot be used; the pool
+    used to open a new connection for it, which nobody closed."""
+    observer = Redis.from_url(redis_server.url, password=redis_server.password)
+    client = Redis.from_url(redis_server.url, password=redis_server.password)
+    shared = SharedState(client, "test", Metrics(), timeout_s=2)
+    try:
+        in_flight = asyncio.ensure_future(shared.script(ECHO, [], ["on the wire"]))
+        await asyncio.sleep(0)  # the batch is being sent when the close begins
+        await shared.close()
+        assert await in_flight == b"on the wire"  # the batch under way was finished, not cut
+        assert await shared.script(ECHO, [], ["late"]) is None
+        assert len(await observer.client_list()) == 1  # the observer's own connection only
+    finally:
+        await client.aclose()
+        await observer.aclose()
