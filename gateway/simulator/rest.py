@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from typing import Any
 
@@ -147,14 +148,19 @@ async def _broken_instance(kind: str, piid: str, slow_s: float) -> web.Response:
     return _faulty_body("malformed", piid)
 
 
+# About 5 MB of tasks, encoded once: encoding them per answer took long enough on a busy machine to pass for a
+# slow BAW (a timeout) rather than the oversized body the fault is about.
+_PADDING = b", ".join(b'{"tkiid": "%d", "name": "%s"}' % (n, b"x" * 200) for n in range(20_000))
+
+
 def _faulty_body(kind: str, piid: str) -> web.Response:
     if kind == "malformed":
         return web.Response(text='{"status": "200", "data": {"piid": ', content_type="application/json")
     if kind == "html":
         return web.Response(text="<html><body>Log in</body></html>", content_type="text/html")
     if kind == "oversized":
-        padding = [{"tkiid": str(n), "name": "x" * 200} for n in range(20_000)]  # about 5 MB
-        return web.json_response({"status": "200", "data": {"piid": piid, "tasks": padding}})
+        head = b'{"status": "200", "data": {"piid": %s, "tasks": [' % json.dumps(piid).encode()
+        return web.Response(body=head + _PADDING + b"]}}", content_type="application/json")
     return web.json_response({"status": "200", "data": [piid]})  # wrong_shape
 
 
