@@ -6,9 +6,9 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import aiohttp
-import orjson
 from yarl import URL
 
+from gateway import exact_json
 from gateway.errors import BawError, BawTimeout, BawUnavailable
 
 
@@ -65,6 +65,6 @@ async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -
         if len(body) > limit:
             raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
     try:
-        return orjson.loads(body)  # (strict: NaN, infinities and lone surrogates are not JSON, and are refused)
+        return exact_json.loads(body)  # (strict: NaN, infinities and lone surrogates are not JSON, and are refused)
     except ValueError:
         raise BawError(f"{target} answered HTTP {response.status} with a body that is not JSON.") from None

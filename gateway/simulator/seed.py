@@ -56,7 +56,14 @@ def _task(
         "atRiskTime": _iso(due - timedelta(hours=1)) if due else None,
         "isAtRisk": at_risk,
         "completionTime": _iso(completed),
-        "data": {"variables": {"applicantSsn": "000-00-0000", "comment": "task variables are only in parts=all"}},
+        "data": {
+            "variables": {
+                "applicantSsn": "000-00-0000",
+                "comment": "task variables are only in parts=all",
+                # A Decimal business field holding a whole number beyond 64 bits: it must come through digit for digit.
+                "collateralReference": 40012345678901234567890,
+            }
+        },
     }
 
 

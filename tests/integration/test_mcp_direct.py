@@ -77,6 +77,7 @@ SAME_ANSWERS = [
     _call("get_process_status", {"process_id": "../etc"}),  # invalid: an isError result
     _call("list_process_tasks", {"process_id": "1", "sort": "desc"}),  # an unknown argument
     _call("get_process_status", {"process_id": "23972"}, call_id="ünïcode ✓"),
+    _call("get_process_status", {"process_id": "23972"}, call_id=2**70),  # orjson read it as a float
 ]
 
 

@@ -35,6 +35,8 @@ async def test_get_task_leaves_variables_out_unless_asked(gateway) -> None:
     assert body["summary"].startswith("Review credit report is open (Received), assigned to jsmith")
     _, with_data = await _get(gateway, "/baw/task?task_id=189489&include_variables=true")
     assert with_data["variables"]["applicantSsn"] == "000-00-0000"
+    # orjson reads an integer beyond 64 bits as a float: 4.001234567890124e+22 came out, silently.
+    assert with_data["variables"]["collateralReference"] == 40012345678901234567890
     status, missing = await _get(gateway, "/baw/task?task_id=424242")
     assert status == 404 and missing["error"]["code"] == "not_found"
 
