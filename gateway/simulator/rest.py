@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import zlib
 from typing import Any
@@ -148,9 +149,11 @@ async def _broken_instance(kind: str, piid: str, slow_s: float) -> web.Response:
     return _faulty_body("malformed", piid)
 
 
-# About 5 MB of tasks, encoded once: encoding them per answer took long enough on a busy machine to pass for a
-# slow BAW (a timeout) rather than the oversized body the fault is about.
-_PADDING = b", ".join(b'{"tkiid": "%d", "name": "%s"}' % (n, b"x" * 200) for n in range(20_000))
+@functools.cache
+def _padding() -> bytes:
+    """About 5 MB of tasks, encoded once (when first asked for): encoding them per answer took long enough on a
+    busy machine to pass for a slow BAW (a timeout) rather than the oversized body the fault is about."""
+    return b", ".join(b'{"tkiid": "%d", "name": "%s"}' % (n, b"x" * 200) for n in range(20_000))
 
 
 def _faulty_body(kind: str, piid: str) -> web.Response:
@@ -160,7 +163,7 @@ def _faulty_body(kind: str, piid: str) -> web.Response:
         return web.Response(text="<html><body>Log in</body></html>", content_type="text/html")
     if kind == "oversized":
         head = b'{"status": "200", "data": {"piid": %s, "tasks": [' % json.dumps(piid).encode()
-        return web.Response(body=head + _PADDING + b"]}}", content_type="application/json")
+        return web.Response(body=head + _padding() + b"]}}", content_type="application/json")
     return web.json_response({"status": "200", "data": [piid]})  # wrong_shape
 
 
