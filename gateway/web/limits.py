@@ -9,7 +9,6 @@ a drain has to wait for.
 from __future__ import annotations
 
 import asyncio
-from contextlib import nullcontext
 
 from aiohttp import web
 
@@ -17,8 +16,6 @@ from gateway.errors import BawTimeout, RequestTimeout
 from gateway.keys import LIFECYCLE, REQUEST_DEADLINES, SETTINGS
 from gateway.web.access import is_protected
 from gateway.web.errors import Handler
-
-_ARRIVED = nullcontext()
 
 
 @web.middleware
@@ -29,11 +26,11 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
         if not is_protected(request.path):
             return await handler(request)
         settings = request.app[SETTINGS]
-        if request.body_exists:
-            # A body that arrived whole with the headers (an MCP call) has nothing to wait for: no timer is armed.
-            arriving = not request.content.is_eof()
+        # A body that arrived whole with the headers (the usual MCP call) has nothing to wait for: the handler
+        # reads it. One still arriving is read here, under its own deadline.
+        if request.body_exists and not request.content.is_eof():
             try:
-                async with asyncio.timeout(settings.body_timeout_s) if arriving else _ARRIVED:
+                async with asyncio.timeout(settings.body_timeout_s):
                     await request.read()  # kept by aiohttp: the handler's read() returns it
             except TimeoutError:
                 message = f"The request body did not arrive within {settings.body_timeout_s:g} s."
