@@ -12,10 +12,12 @@ span objects, no context switches.
 
 Most requests start a trace the sampler leaves out (at 10 %, nine in ten). For those the SDK would still build a
 non-recording span, a sampling result, a span context and a new OpenTelemetry context, and switch contexts twice:
-a fifth of a cached answer's cost. So a root is judged first, by the provider's own sampler on a trace id from the
-provider's own generator; a dropped root is only its trace id, kept in a context variable for the log lines and
-for the `traceparent` BAW receives. A kept root is started by the SDK on that same id (`_DrawnIds` hands it over):
-one draw, one decision.
+a fifth of a cached answer's cost. So a root is judged first, on a trace id from the provider's own generator; a
+dropped root is only its trace id, kept in a context variable for the log lines and for the `traceparent` BAW
+receives. A kept root is started by the SDK on that same id (`_DrawnIds` hands it over): one draw, one decision.
+The judging is the provider's sampler's own, except for the standard samplers (`OTEL_TRACES_SAMPLER`), whose
+decision on a root is a comparison of the trace id's low 64 bits with a bound (`_root_bound`): that comparison is
+made here, without the sampling result, parent lookup and trace state the sampler builds for each answer.
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ _propagate: Any = None  # opentelemetry.propagate
 _kinds: dict[str, Any] = {}
 _sampler: Any = None  # the tracer's sampler, asked about roots before the SDK is
 _ids: Any = None  # the tracer's id generator, wrapped in a _DrawnIds
+_new_trace_id: Any = None  # the generator's own generate_trace_id, for judging roots
+_bound: int | None = None  # a root is kept when its trace id's low 64 bits are below this; None: ask _sampler
+_LOW_64 = (1 << 64) - 1
 _NOOP: AbstractContextManager[None] = nullcontext()
-# The trace id (32 hex digits) of the root the sampler dropped, while its request runs. While it is set no
-# OpenTelemetry span is current (a trace continued inside it clears it), so it is looked at first.
-_dropped_trace: ContextVar[str] = ContextVar("dropped_trace", default="")
+# The trace id of the root the sampler dropped, while its request runs (formatted only when a log line or BAW's
+# `traceparent` asks). While it is set no OpenTelemetry span is current (a trace continued inside it clears it),
+# so it is looked at first.
+_dropped_trace: ContextVar[int] = ContextVar("dropped_trace", default=0)
 _ENABLING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
@@ -73,7 +79,7 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
 def use(provider: Any) -> None:
     """Trace with this provider (None: stop tracing). Tests pass one with an in-memory exporter."""
-    global _tracer, _api, _context, _propagate, _kinds, _sampler, _ids
+    global _tracer, _api, _context, _propagate, _kinds, _sampler, _ids, _new_trace_id, _bound
     if provider is None:
         _tracer = None
         return
@@ -85,9 +91,26 @@ def use(provider: Any) -> None:
     _kinds = {"server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT, "internal": trace.SpanKind.INTERNAL}
     tracer = provider.get_tracer("baw-gateway", __version__)
     # (the SDK's Tracer keeps both as public attributes; the tracer is ours alone)
+    _new_trace_id = tracer.id_generator.generate_trace_id
     tracer.id_generator = _ids = _DrawnIds(tracer.id_generator)
     _sampler = tracer.sampler
+    _bound = _root_bound(_sampler)
     _tracer = tracer
+
+
+def _root_bound(sampler: Any) -> int | None:
+    """The bound a standard sampler compares a root's trace id with (its low 64 bits, as `TraceIdRatioBased`
+    does): the ratio's bound, 2**64 for always-on, 0 for always-off. None for any other sampler, which is asked."""
+    from opentelemetry.sdk.trace import sampling  # noqa: PLC0415 - only when traces are on
+
+    if type(sampler) in (sampling.ParentBased, sampling.ParentBasedTraceIdRatio):
+        # (a root has no parent, so the parent-based samplers answer with their root sampler)
+        sampler = getattr(sampler, "_root", None)
+    if type(sampler) is sampling.TraceIdRatioBased:
+        return int(sampler.bound)
+    if type(sampler) is sampling.StaticSampler:
+        return {id(sampling.ALWAYS_ON): 1 << 64, id(sampling.ALWAYS_OFF): 0}.get(id(sampler))
+    return None
 
 
 class _DrawnIds:
@@ -110,12 +133,12 @@ class _DrawnIds:
 
 
 class _DroppedRoot:
-    """A root the sampler left out: its trace id, current while the block runs, and nothing else ("": within the
+    """A root the sampler left out: its trace id, current while the block runs, and nothing else (0: within the
     block no dropped root is current)."""
 
     __slots__ = ("_trace_id", "_token")
 
-    def __init__(self, trace_id: str) -> None:
+    def __init__(self, trace_id: int) -> None:
         self._trace_id = trace_id
 
     def __enter__(self) -> None:
@@ -177,6 +200,8 @@ def span(
         return _apart_from_dropped(continued) if _dropped_trace.get() else continued
     if _dropped_trace.get():
         return _NOOP
+    if not _context.get_current():  # nothing current at all (a request's server span): a root, looked up cheaply
+        return _root(name, _kinds[kind], attributes)
     parent = _api.get_current_span()
     if parent.get_span_context().is_valid:
         if not parent.is_recording():
@@ -188,14 +213,18 @@ def span(
 @contextmanager
 def _apart_from_dropped(continued: AbstractContextManager[Any]) -> Iterator[Any]:
     """A trace continued (from an MCP `_meta`) inside a dropped root: within it, the dropped root is not current."""
-    with _DroppedRoot(""), continued as started:
+    with _DroppedRoot(0), continued as started:
         yield started
 
 
 def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractContextManager[Any]:
-    trace_id = _ids.generate_trace_id()
-    if not _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording():
-        return _DroppedRoot(f"{trace_id:032x}")
+    trace_id = _new_trace_id()
+    if _bound is None:
+        kept = _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording()
+    else:
+        kept = trace_id & _LOW_64 < _bound
+    if not kept:
+        return _DroppedRoot(trace_id)
     _ids.drawn = trace_id
     try:
         root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
@@ -218,7 +247,7 @@ def inject(headers: dict[str, str]) -> None:
     if dropped:
         # what the SDK's non-recording root would have carried: the trace id, a span id, not sampled
         random_id = _api.TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random() else 0
-        root = _api.SpanContext(int(dropped, 16), _ids.generate_span_id(), False, _api.TraceFlags(random_id))
+        root = _api.SpanContext(dropped, _ids.generate_span_id(), False, _api.TraceFlags(random_id))
         _propagate.inject(headers, context=_api.set_span_in_context(_api.NonRecordingSpan(root)))
     else:
         _propagate.inject(headers)
@@ -230,6 +259,6 @@ def current_trace_id() -> str | None:
         return None
     dropped = _dropped_trace.get()
     if dropped:
-        return dropped
+        return f"{dropped:032x}"
     context = _api.get_current_span().get_span_context()
     return f"{context.trace_id:032x}" if context.is_valid else None

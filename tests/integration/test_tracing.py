@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 
 import aiohttp
 import pytest
@@ -13,7 +14,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    Decision,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import tracing
@@ -221,6 +233,50 @@ async def test_one_draw_one_decision_the_sampled_trace_is_the_id_the_sampler_jud
     assert [int(flags, 16) & 0x01 for _, _, _, flags in received] == [1 - trace_id % 2 for trace_id in drawn]
     servers = [span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER]
     assert [span.context.trace_id for span in servers] == [trace_id for trace_id in drawn if trace_id % 2 == 0]
+
+
+class _Given(IdGenerator):
+    """Trace ids from a list, in order."""
+
+    def __init__(self, trace_ids: list[int]) -> None:
+        self._trace_ids = iter(trace_ids)
+
+    def generate_trace_id(self) -> int:
+        return next(self._trace_ids)
+
+    def generate_span_id(self) -> int:
+        return 0xABC
+
+
+_RATIO_BOUND = TraceIdRatioBased.get_bound_for_rate(0.25)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [TraceIdRatioBased(0.25), ParentBasedTraceIdRatio(0.25), DEFAULT_ON, DEFAULT_OFF, ALWAYS_ON, ALWAYS_OFF],
+    ids=lambda sampler: sampler.get_description()[:40],
+)
+def test_a_standard_sampler_s_roots_are_judged_as_the_sampler_judges_them(sampler) -> None:
+    """The standard samplers' verdict on a root is worked out without asking them (a bound on the trace id's low
+    64 bits): it must be theirs, id for id, including both sides of the ratio's bound and ids whose high bits
+    are set."""
+    rng = random.Random(7)
+    trace_ids = [rng.getrandbits(128) or 1 for _ in range(400)]
+    trace_ids += [_RATIO_BOUND - 1, _RATIO_BOUND, (0xFFFF << 64) | (_RATIO_BOUND - 1), (0xFFFF << 64) | _RATIO_BOUND]
+    exporter = _traced_by(TracerProvider(sampler=sampler, id_generator=_Given(trace_ids)))
+    try:
+        assert tracing._root_bound(sampler) is not None  # (the sampler is not asked)
+        judged = []
+        for _ in trace_ids:
+            with tracing.span("root", kind="server") as root:
+                judged.append(root is not None)
+    finally:
+        tracing.use(None)
+    expected = [sampler.should_sample(None, trace_id, "root").decision.is_sampled() for trace_id in trace_ids]
+    assert judged == expected
+    assert [span.context.trace_id for span in exporter.get_finished_spans()] == [
+        trace_id for trace_id, kept in zip(trace_ids, expected, strict=True) if kept
+    ]
 
 
 async def test_the_process_exports_by_otlp_and_its_logs_carry_the_trace_id(gateway_process) -> None:
