@@ -58,7 +58,7 @@ class Tool:
     path: str  # REST path (GET)
     title: str
     description: str  # for the model: what it answers and when to use it (≤ 300 characters)
-    query: Schema
+    query: s.Query
     answer: Schema
     run: Callable[[ProcessService, dict[str, Any]], Awaitable[Answer]]
     errors: tuple[int, ...] = (400, 403, 404, 502, 503, 504)
@@ -73,10 +73,10 @@ class Tool:
         one is kept, so a hot id is validated once, not per request (marshmallow's load was 6 % of a cached REST
         lookup and 14 % of an MCP call). Loading is pure and the tools only read what it returns."""
         if key is None:
-            return self.query.load(data)
+            return self.query.quick_load(data) or self.query.load(data)
         loaded = self.validated.get(key)
         if loaded is None:
-            loaded = self.validated[key] = self.query.load(data)
+            loaded = self.validated[key] = self.query.quick_load(data) or self.query.load(data)
         return loaded
 
 

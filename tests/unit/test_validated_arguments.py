@@ -7,6 +7,8 @@ import json
 from unittest import mock
 
 import pytest
+from marshmallow import ValidationError
+from multidict import MultiDict
 
 from gateway.web import mcp_calls, rest
 from gateway.web.tools import TOOLS
@@ -24,17 +26,23 @@ META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontex
 
 @pytest.fixture
 def validations():
-    """The data marshmallow was asked to validate for get_process_status, in order (the table starts empty: it is
-    kept per process, across the tests' apps)."""
+    """The data validated for get_process_status, in order, whether by marshmallow or by the quick path for a
+    plain id (the table starts empty: it is kept per process, across the tests' apps)."""
     STATUS.validated.clear()
     calls: list[dict[str, str]] = []
-    real = STATUS.query.load
+    real_quick, real = STATUS.query.quick_load, STATUS.query.load
+
+    def counted_quick(data):  # type: ignore[no-untyped-def]
+        loaded = real_quick(data)
+        if loaded is not None:
+            calls.append(dict(data))
+        return loaded
 
     def counted(data, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(dict(data))
         return real(data, *args, **kwargs)
 
-    with mock.patch.object(STATUS.query, "load", counted):
+    with mock.patch.object(STATUS.query, "quick_load", counted_quick), mock.patch.object(STATUS.query, "load", counted):
         yield calls
 
 
@@ -82,3 +90,52 @@ async def test_mcp_arguments_too_long_to_keep_are_validated_every_time(gateway, 
         for _ in range(2):
             assert (await _call(gateway, "2001"))["isError"] is False
     assert len(validations) == 2
+
+
+_QUICK_CASES = [
+    {"process_id": "23972"},
+    {"process_id": "2072.23972"},
+    {"process_id": "000000000001"},
+    {"process_id": "1234567890123"},  # 13 digits
+    {"process_id": " 23972"},
+    {"process_id": "23972\n"},
+    {"process_id": "2078.23972"},  # a task's prefix on an instance id
+    {"process_id": "٢٣٩٧٢"},  # Arabic-Indic digits are not BAW's
+    {"process_id": ""},
+    {"process_id": 23972},
+    {"process_id": True},
+    {"process_id": None},
+    {"process_id": ["23972"]},
+    {"task_id": "189489"},
+    {"task_id": "2078.189489"},
+    {"process_id": "23972", "state": "all"},
+    {"process_id": "23972", "extra": "1"},
+    {"pid": "23972"},
+    {},
+]
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.name)
+@pytest.mark.parametrize("data", _QUICK_CASES + [MultiDict([("process_id", "1"), ("process_id", "2")])], ids=repr)
+def test_the_quick_path_for_a_plain_id_answers_only_what_marshmallow_answers_the_same(tool, data) -> None:
+    """A query of one plain id skips marshmallow (Query.quick_load); whatever it answers must be exactly what
+    the schema's load answers, defaults included, and everything else (errors above all) is left to the schema."""
+    quick = tool.query.quick_load(data)
+    try:
+        loaded = tool.query.load(data)
+    except ValidationError:
+        assert quick is None
+        return
+    assert quick is None or quick == loaded
+
+
+_ONE_ID_TOOLS = {"get_process_status", "list_process_tasks", "get_task", "explain_process_failure"}
+
+
+@pytest.mark.parametrize("tool", [tool for tool in TOOLS if tool.name in _ONE_ID_TOOLS], ids=lambda tool: tool.name)
+def test_a_plain_id_takes_the_quick_path(tool) -> None:
+    name = next(name for name in tool.query.fields if name.endswith("_id"))
+    assert tool.query.quick_load({name: "2072.23972" if name == "process_id" else "2078.23972"}) == tool.query.load(
+        {name: "23972"}
+    )
+    assert tool.query.quick_load(MultiDict([(name, "23972")])) == tool.query.load({name: "23972"})
