@@ -215,7 +215,7 @@ class BawClient:
             started = time.perf_counter()
             outcome = "success"
             try:
-                async with upstream_errors("BAW", self._timeout_s):
+                with upstream_errors("BAW", self._timeout_s):
                     headers = {"Authorization": authorization}
                     tracing.inject(headers)  # BAW's own tracing, where it has any, continues the trace
                     async with self._session.request(

@@ -16,9 +16,8 @@ import asyncio
 import math
 import time
 from collections import Counter, deque
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Hashable
+from typing import Callable, Hashable
 
 from cachetools import TTLCache
 
@@ -217,8 +216,12 @@ class FairSlots:
         self._callers: dict[str, asyncio.Semaphore] = {}  # only callers with calls in flight: bounded by `limit`
         self._holders: dict[str, int] = {}
 
-    @asynccontextmanager
-    async def slot(self, caller: str) -> AsyncIterator[None]:
+    def slot(self, caller: str) -> _Slot:
+        """A slot for one call of `caller`'s, held while the `async with` block runs."""
+        return _Slot(self, caller)
+
+    async def _enter(self, caller: str) -> asyncio.Semaphore:
+        """Take the caller's share, then a gateway slot (leaving as it was when refused or cancelled)."""
         share = self._callers.get(caller)
         if share is None:
             share = self._callers[caller] = asyncio.Semaphore(self._per_caller)
@@ -227,16 +230,23 @@ class FairSlots:
             await self._acquire(share, self._caller_full)
             try:
                 await self._acquire(self._slots, self._gateway_full)
-                try:
-                    yield
-                finally:
-                    self._slots.release()
-            finally:
+            except BaseException:
                 share.release()
-        finally:
-            self._holders[caller] -= 1
-            if not self._holders[caller]:
-                del self._holders[caller], self._callers[caller]
+                raise
+        except BaseException:
+            self._leave(caller)
+            raise
+        return share
+
+    def _exit(self, caller: str, share: asyncio.Semaphore) -> None:
+        self._slots.release()
+        share.release()
+        self._leave(caller)
+
+    def _leave(self, caller: str) -> None:
+        self._holders[caller] -= 1
+        if not self._holders[caller]:
+            del self._holders[caller], self._callers[caller]
 
     async def _acquire(self, semaphore: asyncio.Semaphore, refusal: Callable[[], GatewayError]) -> None:
         if not semaphore.locked():  # only a call that has to queue pays for a timer
@@ -255,3 +265,19 @@ class FairSlots:
 
     def _gateway_full(self) -> GatewayError:
         return Overloaded(f"The gateway already has {self._limit} calls to BAW in flight; try again shortly.")
+
+
+class _Slot:
+    """`FairSlots.slot` as a class rather than a generator-based context manager: it wraps every call to BAW, and
+    the generator's machinery cost a microsecond a call."""
+
+    __slots__ = ("_fair", "_caller", "_share")
+
+    def __init__(self, fair: FairSlots, caller: str) -> None:
+        self._fair, self._caller = fair, caller
+
+    async def __aenter__(self) -> None:
+        self._share = await self._fair._enter(self._caller)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._fair._exit(self._caller, self._share)

@@ -192,7 +192,7 @@ def _read_secret(secret: Secret) -> str:
 async def _call_json(
     session: aiohttp.ClientSession, method: str, url: URL, target: str, timeout_s: float, *, hint: str, **kwargs: Any
 ) -> dict[str, Any]:
-    async with upstream_errors(target, timeout_s, SIGN_IN):
+    with upstream_errors(target, timeout_s, SIGN_IN):
         async with session.request(method, url, allow_redirects=False, **kwargs) as response:
             if response.status != 200:
                 detail = await _oauth_error(response)

@@ -87,7 +87,7 @@ class TokenExchange:
         if self._audience:
             form["audience"] = self._audience
         basic = base64.b64encode(f"{self._client_id}:{self._secret.read()}".encode()).decode("ascii")
-        async with upstream_errors(self.target, self._timeout_s, "BAW's sign-in service"):
+        with upstream_errors(self.target, self._timeout_s, "BAW's sign-in service"):
             async with self._session.post(
                 self._url,
                 data=form,
@@ -126,7 +126,7 @@ class ZenUserExchange:
 
     async def fetch(self, subject: Subject) -> Token:
         headers = {"username": subject.username, "iam-token": subject.token}
-        async with upstream_errors(self.target, self._timeout_s, "BAW's sign-in service"):
+        with upstream_errors(self.target, self._timeout_s, "BAW's sign-in service"):
             async with self._session.get(
                 self._url, headers=headers, ssl=self._trust(), allow_redirects=False
             ) as response:

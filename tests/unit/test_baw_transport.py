@@ -50,6 +50,14 @@ async def baw(aiohttp_server, answers):
         piid = request.match_info["piid"]
         calls[piid] = calls.get(piid, 0) + 1
         status, body, headers = answers.get(piid, (200, json.dumps(_instance(piid)).encode(), {}))
+        if isinstance(body, list):  # chunks, sent with chunked transfer encoding: no Content-Length
+            streamed = web.StreamResponse(status=status, headers={"Content-Type": "application/json", **headers})
+            streamed.enable_chunked_encoding()
+            await streamed.prepare(request)
+            for chunk in body:
+                await streamed.write(chunk)
+            await streamed.write_eof()
+            return streamed
         return web.Response(status=status, body=body, headers={"Content-Type": "application/json", **headers})
 
     app = web.Application()
@@ -85,6 +93,23 @@ async def test_a_small_gzip_body_that_decodes_past_the_limit_is_refused(baw, ans
 async def test_a_gzip_body_within_the_limit_is_read(baw, answers) -> None:
     answers["6"] = (200, gzip.compress(json.dumps(_instance("6")).encode()), {"Content-Encoding": "gzip"})
     assert (await baw.process_details("6")).name == "Loan:6"
+
+
+async def test_a_body_of_unknown_length_is_counted_as_it_streams(baw, answers) -> None:
+    """Without a Content-Length (chunked, as Liberty often answers) the limit is kept while the body streams; a
+    body within it is read whole."""
+    answers["8"] = (200, [b'{"data": {"pad": "', b"0" * 1024 * 1024, b"0" * 1024 * 1024, b'"}}'], {})
+    with pytest.raises(BawError, match="more than the 2097152 bytes"):
+        await baw.process_details("8")
+    encoded = json.dumps(_instance("9")).encode()
+    answers["9"] = (200, [encoded[:10], encoded[10:]], {})
+    assert (await baw.process_details("9")).name == "Loan:9"
+
+
+async def test_a_declared_length_past_the_limit_is_refused_unread(baw, answers) -> None:
+    answers["10"] = (200, b'{"data": {"pad": "' + b"0" * (3 * 1024 * 1024) + b'"}}', {})
+    with pytest.raises(BawError, match=r"answered with \d+ bytes, more than the 2097152"):
+        await baw.process_details("10")
 
 
 async def test_a_lookup_is_one_outcome_for_the_breaker_whatever_its_retries(baw, answers, monkeypatch) -> None:
