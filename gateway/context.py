@@ -6,9 +6,8 @@ read by logging (the request id on every line) and by the BAW client (the caller
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -24,11 +23,19 @@ baw_credential_var: ContextVar[Any] = ContextVar("baw_credential", default=None)
 client_var: ContextVar[str | None] = ContextVar("client", default=None)
 
 
-@contextmanager
-def bound(var: ContextVar[T], value: T) -> Iterator[None]:
-    """`var` is `value` inside the block (and in tasks created there), its previous value after."""
-    token = var.set(value)
-    try:
-        yield
-    finally:
-        var.reset(token)
+class bound(Generic[T]):  # noqa: N801 - used as a function: `with bound(var, value):`
+    """`var` is `value` inside the block (and in tasks created there), its previous value after.
+
+    A class rather than a generator-based context manager: each request binds three or four of these, and the
+    generator's machinery cost about half a microsecond each."""
+
+    __slots__ = ("_var", "_value", "_token")
+
+    def __init__(self, var: ContextVar[T], value: T) -> None:
+        self._var, self._value = var, value
+
+    def __enter__(self) -> None:
+        self._token = self._var.set(self._value)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._var.reset(self._token)
