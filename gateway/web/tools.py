@@ -16,6 +16,7 @@ from gateway.baw.models import ProcessStatus
 from gateway.service import CacheResult, ProcessService
 from gateway.summary import describe_failure, describe_process, describe_task
 from gateway.web import schemas as s
+from gateway.web.planned import planned
 
 
 class Rendered:
@@ -92,37 +93,37 @@ def _page(offset: int, limit: int, total: int) -> dict[str, Any]:
     return {"truncated": more, "next_cursor": str(offset + limit) if more else None}
 
 
-_process_status = s.ProcessStatusSchema()
+_process_status = planned(s.ProcessStatusSchema())
 
 
 async def _get_process_status(service: ProcessService, query: dict[str, Any]) -> Answer:
     lookup = await service.lookup(query["process_id"])
     rendered = lookup.memo.get("process_status")
     if rendered is None:
-        answer = _process_status.dump(lookup.instance)
+        answer = _process_status(lookup.instance)
         answer["summary"] = describe_process(lookup.instance)
         rendered = lookup.memo["process_status"] = Rendered(answer)
     return rendered, {"Cache-Status": cache_status(lookup.cache)}
 
 
 _WHICH = {"open": "active", "closed": "completed", "all": "all"}
-_task_page = s.TaskPageSchema()
+_task_page = planned(s.TaskPageSchema())
 
 
 async def _list_process_tasks(service: ProcessService, query: dict[str, Any]) -> Answer:
     offset, limit = query["cursor"], query["limit"]
     page = await service.tasks(query["process_id"], _WHICH[query["state"]], limit=limit, offset=offset)
     answer = {"process_id": query["process_id"], "state": query["state"], "total": page.total, "tasks": page.tasks}
-    return Rendered(_task_page.dump(answer) | _page(offset, limit, page.total)), {}
+    return Rendered(_task_page(answer) | _page(offset, limit, page.total)), {}
 
 
-_task_details = s.TaskDetailsSchema()
+_task_details = planned(s.TaskDetailsSchema())
 
 
 async def _get_task(service: ProcessService, query: dict[str, Any]) -> Answer:
     details = await service.task(query["task_id"], with_variables=query["include_variables"])
     task = details.task
-    answer = _task_details.dump(
+    answer = _task_details(
         {
             "task_id": task.task_id,
             "name": task.name,
@@ -146,13 +147,13 @@ async def _get_task(service: ProcessService, query: dict[str, Any]) -> Answer:
     return Rendered(answer), {}
 
 
-_failure = s.ProcessFailureSchema()
+_failure = planned(s.ProcessFailureSchema())
 
 
 async def _explain_process_failure(service: ProcessService, query: dict[str, Any]) -> Answer:
     failure = await service.failure(query["process_id"])
     instance = failure.instance
-    answer = _failure.dump(
+    answer = _failure(
         {
             "process_id": instance.process_id,
             "name": instance.name,
@@ -165,7 +166,7 @@ async def _explain_process_failure(service: ProcessService, query: dict[str, Any
     return Rendered(answer), {}
 
 
-_search = s.SearchAnswerSchema()
+_search = planned(s.SearchAnswerSchema())
 _BAW_STATUS = {
     "active": "Active",
     "completed": "Completed",
@@ -187,25 +188,25 @@ async def _search_processes(service: ProcessService, query: dict[str, Any]) -> A
             filters[key] = query[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     hits = await service.search(filters, query.get("name_contains"))
     offset, limit = query["cursor"], query["limit"]
-    answer = _search.dump({"total": len(hits), "processes": hits[offset : offset + limit]})
+    answer = _search({"total": len(hits), "processes": hits[offset : offset + limit]})
     return Rendered(answer | _page(offset, limit, len(hits))), {}
 
 
-_overview = s.OverviewSchema()
+_overview = planned(s.OverviewSchema())
 
 
 async def _process_status_overview(service: ProcessService, query: dict[str, Any]) -> Answer:
     counts = await service.overview(query.get("app"))
     shown = {str(status): count for status, count in counts.items() if count or status is not ProcessStatus.UNKNOWN}
-    return Rendered(_overview.dump({"app": query.get("app"), "counts": shown, "total": sum(counts.values())})), {}
+    return Rendered(_overview({"app": query.get("app"), "counts": shown, "total": sum(counts.values())})), {}
 
 
-_apps = s.ProcessAppsSchema()
+_apps = planned(s.ProcessAppsSchema())
 
 
 async def _list_process_apps(service: ProcessService, query: dict[str, Any]) -> Answer:
     apps = await service.process_apps()
-    return Rendered(_apps.dump({"total": len(apps), "apps": apps})), {}
+    return Rendered(_apps({"total": len(apps), "apps": apps})), {}
 
 
 TOOLS: tuple[Tool, ...] = (
