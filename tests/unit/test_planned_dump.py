@@ -119,3 +119,18 @@ def test_what_the_plan_cannot_follow_is_marshmallow_s_own_dump(schema) -> None:
     assert planned(schema) == schema.dump
     obj = [_OBJECTS[0]] if schema.many else _OBJECTS[0]
     assert planned(schema)(obj) == schema.dump(obj)
+
+
+@pytest.mark.parametrize(
+    ("when", "written"),
+    [
+        (datetime.fromisoformat("2026-12-01T23:01:56Z"), "2026-12-01T23:01:56Z"),  # BAW's own, UTC already
+        (datetime(2026, 11, 1, 9, 30, 12, 999_999, tzinfo=UTC), "2026-11-01T09:30:12Z"),  # to the second
+        (datetime(2026, 11, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))), "2026-10-31T23:30:00Z"),
+        (datetime(2026, 3, 29, 1, 30, tzinfo=timezone(-timedelta(hours=9, minutes=30))), "2026-03-29T11:00:00Z"),
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),  # ISO-8601's four digits (strftime wrote "1-")
+        (None, None),
+    ],
+)
+def test_times_are_written_in_utc_to_the_second(when, written) -> None:
+    assert s.UtcDateTime()._serialize(when, "at", None) == written
