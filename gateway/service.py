@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Callable
 
+import orjson
 from cachetools import TLRUCache
 
 from gateway import tracing
@@ -164,7 +165,8 @@ class ProcessService:
             entry, ttl_s = _failure(exc), max(_SHARED_FAILURE_S, self._failure_ttl_s)
             raise
         else:
-            entry, ttl_s = {"ok": encode_instance(instance)}, self._ttl_s
+            # (a Fragment: the instance's JSON goes into the entry as written, not parsed and written again)
+            entry, ttl_s = {"ok": orjson.Fragment(encode_instance(instance))}, self._ttl_s
             return instance, CacheResult.MISS
         finally:
             if found.found is not Found.DOWN:
