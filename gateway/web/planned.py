@@ -21,12 +21,15 @@ Dump = Callable[[Any], dict[str, Any]]
 
 def planned(schema: Schema) -> Dump:
     """A function that returns what `schema.dump(obj)` returns (a single object, not many)."""
-    if schema.many or any(schema._hooks.values()) or type(schema).get_attribute is not Schema.get_attribute:
+    # (marshmallow's own markers, read defensively: a release without them gets marshmallow's dump)
+    hooks = getattr(schema, "_hooks", None)
+    if schema.many or hooks is None or any(hooks.values()) or type(schema).get_attribute is not Schema.get_attribute:
         return schema.dump
     steps = []
     for name, field in schema.dump_fields.items():
         attribute = field.attribute or name
-        if not field._CHECK_ATTRIBUTE or "." in attribute or type(field).get_value is not fields.Field.get_value:
+        reads_attribute = getattr(field, "_CHECK_ATTRIBUTE", False)
+        if not reads_attribute or "." in attribute or type(field).get_value is not fields.Field.get_value:
             return schema.dump
         steps.append((field.data_key or name, attribute, name, field, _formatter(field, name)))
 
