@@ -68,8 +68,10 @@ async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -
     Content-Length is the size on the wire: for a gzip or deflate body it says nothing about what decoding
     yields (a 51 KB body can decode to 50 MB), so the decoded bytes are counted as they stream."""
     declared = response.content_length
+    headers = response.headers
     body: bytes | bytearray
-    if declared is not None and not response.headers.get("Content-Encoding"):
+    # (with Transfer-Encoding beside it a length is not the body's; aiohttp's parser refuses that, and so do we)
+    if declared is not None and not headers.get("Content-Encoding") and "Transfer-Encoding" not in headers:
         if declared > limit:
             raise BawError(f"{target} answered with {declared} bytes, more than the {limit} the gateway accepts.")
         body = await response.read()  # (the parser stops at Content-Length: within the limit, read at once)

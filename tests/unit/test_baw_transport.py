@@ -3,6 +3,7 @@ attempts, what a failing id costs)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 
@@ -13,7 +14,7 @@ from yarl import URL
 
 from gateway.baw.client import BAW_HEADERS, BawClient
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
-from gateway.errors import BawError
+from gateway.errors import BawError, GatewayError
 from gateway.metrics import Metrics
 from tests.clock import ManualClock
 
@@ -134,3 +135,43 @@ async def test_a_failing_id_is_answered_from_memory_for_its_ttl_then_asked_again
     del answers["8"]
     assert (await baw.process_details("8")).process_id == "8"
     assert baw.calls["8"] == 2
+
+
+async def test_a_length_beside_chunked_encoding_is_not_trusted() -> None:
+    """A (broken or hostile) answer declaring a small Content-Length while sending a chunked body far past the
+    limit: never read whole on the strength of its declared length."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"0" * (1024 * 1024)
+        for _ in range(3):
+            writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
+            client = BawClient(
+                session,
+                URL(f"http://127.0.0.1:{port}"),
+                StaticCredential(),
+                timeout_s=5,
+                metrics=Metrics(),
+                health=BawHealth(BreakerPolicy(min_calls=1000), clock=ManualClock()),
+                slots=FairSlots(8, 8, 1),
+                failures=FailureMemory(5, 100, clock=ManualClock()),
+                max_response_bytes=2 * 1024 * 1024,
+                jitter=lambda: 0,
+            )
+            with pytest.raises(GatewayError):  # refused by the parser, or counted past the limit: never an answer
+                await client.process_details("11")
+    finally:
+        server.close()
+        await server.wait_closed()
