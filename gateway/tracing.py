@@ -14,7 +14,8 @@ Most requests start a trace the sampler leaves out (at 10 %, nine in ten). For t
 non-recording span, a sampling result, a span context and a new OpenTelemetry context, and switch contexts twice:
 a fifth of a cached answer's cost. So a root is judged first, on a trace id from the provider's own generator; a
 dropped root is only its trace id, kept in a context variable for the log lines and for the `traceparent` BAW
-receives. A kept root is started by the SDK on that same id (`_DrawnIds` hands it over): one draw, one decision.
+receives. A kept root is started by the SDK on that same id (`_DrawnIds` hands it over) and with that same verdict
+(`_JudgedRoots`, for samplers that may answer differently when asked again): one draw, one decision.
 The judging is the provider's sampler's own, except for the standard samplers (`OTEL_TRACES_SAMPLER`), whose
 decision on a root is a comparison of the trace id's low 64 bits with a bound (`_root_bound`): that comparison is
 made here, without the sampling result, parent lookup and trace state the sampler builds for each answer.
@@ -34,6 +35,7 @@ _propagate: Any = None  # opentelemetry.propagate
 _kinds: dict[str, Any] = {}
 _sampler: Any = None  # the tracer's sampler, asked about roots before the SDK is
 _ids: Any = None  # the tracer's id generator, wrapped in a _DrawnIds
+_judged: Any = None  # the tracer's sampler, wrapped in a _JudgedRoots
 _new_trace_id: Any = None  # the generator's own generate_trace_id, for judging roots
 _bound: int | None = None  # a root is kept when its trace id's low 64 bits are below this; None: ask _sampler
 _LOW_64 = (1 << 64) - 1
@@ -79,7 +81,7 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
 def use(provider: Any) -> None:
     """Trace with this provider (None: stop tracing). Tests pass one with an in-memory exporter."""
-    global _tracer, _api, _context, _propagate, _kinds, _sampler, _ids, _new_trace_id, _bound
+    global _tracer, _api, _context, _propagate, _kinds, _sampler, _ids, _judged, _new_trace_id, _bound
     if provider is None:
         _tracer = None
         return
@@ -94,6 +96,7 @@ def use(provider: Any) -> None:
     _new_trace_id = tracer.id_generator.generate_trace_id
     tracer.id_generator = _ids = _DrawnIds(tracer.id_generator)
     _sampler = tracer.sampler
+    tracer.sampler = _judged = _JudgedRoots(_sampler)
     _bound = _root_bound(_sampler)
     _tracer = tracer
 
@@ -130,6 +133,22 @@ class _DrawnIds:
 
     def is_trace_id_random(self) -> bool:
         return bool(self._ids.is_trace_id_random())
+
+
+class _JudgedRoots:
+    """The provider's sampler, except that a root `span` already judged is started with that verdict, not asked
+    about again (a sampler that is not a function of the trace id could answer otherwise the second time)."""
+
+    def __init__(self, sampler: Any) -> None:
+        self._sampler = sampler
+        self.verdict: Any = None
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        verdict, self.verdict = self.verdict, None
+        return verdict if verdict is not None else self._sampler.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return str(self._sampler.get_description())
 
 
 class _DroppedRoot:
@@ -219,17 +238,20 @@ def _apart_from_dropped(continued: AbstractContextManager[Any]) -> Iterator[Any]
 
 def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractContextManager[Any]:
     trace_id = _new_trace_id()
+    verdict = None  # (the standard samplers answer the same when the SDK asks again: they are not kept)
     if _bound is None:
-        kept = _sampler.should_sample(None, trace_id, name, kind, attributes).decision.is_recording()
+        verdict = _sampler.should_sample(None, trace_id, name, kind, attributes)
+        kept = verdict.decision.is_recording()
     else:
         kept = trace_id & _LOW_64 < _bound
     if not kept:
         return _DroppedRoot(trace_id)
-    _ids.drawn = trace_id
+    _ids.drawn, _judged.verdict = trace_id, verdict
     try:
-        root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id, at once
+        root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id and verdict at once
     finally:
-        _ids.drawn = 0  # (a tracer the SDK's configurator disabled returns before drawing: no id left behind)
+        # (a tracer the SDK's configurator disabled returns before drawing: nothing is left behind)
+        _ids.drawn, _judged.verdict = 0, None
     return _Current(root)
 
 

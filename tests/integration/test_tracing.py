@@ -235,6 +235,36 @@ async def test_one_draw_one_decision_the_sampled_trace_is_the_id_the_sampler_jud
     assert [span.context.trace_id for span in servers] == [trace_id for trace_id in drawn if trace_id % 2 == 0]
 
 
+class _Alternating(Sampler):
+    """Keeps every other root it is asked about, whatever the id: asked twice about one root, it answers both ways."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        self.asked += 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if self.asked % 2 else Decision.DROP)
+
+    def get_description(self) -> str:
+        return "every other ask"
+
+
+def test_a_root_is_started_with_the_verdict_it_was_judged_by() -> None:
+    """A sampler that is not a function of the trace id is asked once per root: the SDK starts the root with the
+    verdict the gateway judged it by, rather than asking again and perhaps recording nothing of a kept trace."""
+    sampler = _Alternating()
+    exporter = _traced_by(TracerProvider(sampler=sampler))
+    try:
+        kept = []
+        for _ in range(6):
+            with tracing.span("root", kind="server") as root:
+                kept.append(root is not None and root.is_recording())
+    finally:
+        tracing.use(None)
+    assert kept == [True, False] * 3 and sampler.asked == 6
+    assert len(exporter.get_finished_spans()) == 3
+
+
 class _Given(IdGenerator):
     """Trace ids from a list, in order."""
 
