@@ -37,6 +37,22 @@ def _instance(piid: str) -> dict:
     return {"status": "200", "data": {"piid": piid, "executionState": "Active", "name": f"Loan:{piid}"}}
 
 
+def _client(session: aiohttp.ClientSession, port: int, health: BawHealth, clock: ManualClock) -> BawClient:
+    """A client of the fake BAW on `port`: no retry jitter, a breaker that never opens, a 2 MiB answer limit."""
+    return BawClient(
+        session,
+        URL(f"http://127.0.0.1:{port}"),
+        StaticCredential(),
+        timeout_s=5,
+        metrics=Metrics(),
+        health=health,
+        slots=FairSlots(8, 8, 1),
+        failures=FailureMemory(5, 100, clock=clock),
+        max_response_bytes=2 * 1024 * 1024,
+        jitter=lambda: 0,
+    )
+
+
 @pytest.fixture
 def answers() -> dict:
     """process id -> (status, body bytes, headers); the fake serves these and counts calls."""
@@ -67,18 +83,7 @@ async def baw(aiohttp_server, answers):
     clock = ManualClock()
     health = BawHealth(BreakerPolicy(min_calls=1000), clock=clock)
     async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
-        client = BawClient(
-            session,
-            URL(f"http://127.0.0.1:{server.port}"),
-            StaticCredential(),
-            timeout_s=5,
-            metrics=Metrics(),
-            health=health,
-            slots=FairSlots(8, 8, 1),
-            failures=FailureMemory(5, 100, clock=clock),
-            max_response_bytes=2 * 1024 * 1024,
-            jitter=lambda: 0,
-        )
+        client = _client(session, server.port, health, clock)
         client.calls, client.health, client.clock = calls, health, clock  # for the tests' eyes only
         yield client
 
@@ -158,18 +163,8 @@ async def test_a_length_beside_chunked_encoding_is_not_trusted() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         async with aiohttp.ClientSession(headers=BAW_HEADERS) as session:
-            client = BawClient(
-                session,
-                URL(f"http://127.0.0.1:{port}"),
-                StaticCredential(),
-                timeout_s=5,
-                metrics=Metrics(),
-                health=BawHealth(BreakerPolicy(min_calls=1000), clock=ManualClock()),
-                slots=FairSlots(8, 8, 1),
-                failures=FailureMemory(5, 100, clock=ManualClock()),
-                max_response_bytes=2 * 1024 * 1024,
-                jitter=lambda: 0,
-            )
+            clock = ManualClock()
+            client = _client(session, port, BawHealth(BreakerPolicy(min_calls=1000), clock=clock), clock)
             with pytest.raises(GatewayError):  # refused by the parser, or counted past the limit: never an answer
                 await client.process_details("11")
     finally:
