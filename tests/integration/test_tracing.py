@@ -311,6 +311,34 @@ def test_a_standard_sampler_s_roots_are_judged_as_the_sampler_judges_them(sample
     ]
 
 
+def test_the_exported_resource_is_hashed_once_and_groups_spans_as_the_sdk_s_own(monkeypatch) -> None:
+    """The encoder looks every span's resource up by its hash: the gateway's resource is the SDK's, attributes and
+    equality alike, whose hash is worked out once rather than once per exported span."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+
+    hashings = []
+    sdk_hash = Resource.__hash__
+    monkeypatch.setattr(Resource, "__hash__", lambda self: hashings.append(1) or sdk_hash(self))
+    plain = Resource.create({"service.name": "baw-gateway-test"})
+    resource = tracing.hashed_once(plain)
+    assert len(hashings) == 1
+    assert resource == plain and dict(resource.attributes) == dict(plain.attributes)
+    assert hash(resource) == sdk_hash(plain) and resource.schema_url == plain.schema_url
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for name in ("one", "two", "three"):
+        tracer.start_span(name).end()
+    encoded = encode_spans(exporter.get_finished_spans())
+    assert len(hashings) == 1  # three spans grouped, and the SDK's hash not asked again
+    (grouped,) = encoded.resource_spans
+    assert [span.name for scope in grouped.scope_spans for span in scope.spans] == ["one", "two", "three"]
+    assert {kv.key: kv.value.string_value for kv in grouped.resource.attributes}["service.name"] == "baw-gateway-test"
+
+
 async def test_the_process_exports_by_otlp_and_its_logs_carry_the_trace_id(gateway_process) -> None:
     """The standard variables switch traces on: spans reach an OTLP/HTTP collector (a real socket, protobuf), and
     the access line names both the request id and the trace id."""
