@@ -87,11 +87,12 @@ def hashed_once(resource: Any) -> Any:
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - only when traces are on
 
     class HashedOnce(Resource):
-        def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
-            super().__init__(attributes, schema_url)
-            self._hash = super().__hash__()
+        _hash: int | None = None
 
         def __hash__(self) -> int:
+            # (at first use, as the SDK's own: an attribute it cannot hash fails where it always did)
+            if self._hash is None:
+                self._hash = super().__hash__()
             return self._hash
 
     return HashedOnce(resource.attributes, resource.schema_url)
