@@ -28,6 +28,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any, Iterator, Mapping
 
+from gateway.context import bound
+
 _tracer: Any = None
 _api: Any = None  # opentelemetry.trace, once tracing is on
 _context: Any = None  # opentelemetry.context
@@ -170,22 +172,6 @@ class _JudgedRoots:
         return str(self._sampler.get_description())
 
 
-class _DroppedRoot:
-    """A root the sampler left out: its trace id, current while the block runs, and nothing else (0: within the
-    block no dropped root is current)."""
-
-    __slots__ = ("_trace_id", "_token")
-
-    def __init__(self, trace_id: int) -> None:
-        self._trace_id = trace_id
-
-    def __enter__(self) -> None:
-        self._token = _dropped_trace.set(self._trace_id)
-
-    def __exit__(self, *exc_info: object) -> None:
-        _dropped_trace.reset(self._token)
-
-
 class _Current:
     """What the API's `use_span(span, end_on_exit=True)` does, as a class rather than a generator (a kept trace makes
     two per request): the span current within the block; an exception leaving it recorded on the span, whose status
@@ -251,7 +237,7 @@ def span(
 @contextmanager
 def _apart_from_dropped(continued: AbstractContextManager[Any]) -> Iterator[Any]:
     """A trace continued (from an MCP `_meta`) inside a dropped root: within it, the dropped root is not current."""
-    with _DroppedRoot(0), continued as started:
+    with bound(_dropped_trace, 0), continued as started:
         yield started
 
 
@@ -264,7 +250,7 @@ def _root(name: str, kind: Any, attributes: dict[str, Any] | None) -> AbstractCo
     else:
         kept = trace_id & _LOW_64 < _bound
     if not kept:
-        return _DroppedRoot(trace_id)
+        return bound(_dropped_trace, trace_id)  # (a dropped root is its trace id, current in the block)
     _ids.drawn, _judged.verdict = trace_id, verdict
     try:
         root = _tracer.start_span(name, kind=kind, attributes=attributes)  # takes the drawn id and verdict at once

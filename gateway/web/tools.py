@@ -73,11 +73,11 @@ class Tool:
         `key` stands for `data` exactly (the raw query string; the arguments as a tuple of their items): a valid
         one is kept, so a hot id is validated once, not per request (marshmallow's load was 6 % of a cached REST
         lookup and 14 % of an MCP call). Loading is pure and the tools only read what it returns."""
-        if key is None:
-            return self.query.quick_load(data) or self.query.load(data)
-        loaded = self.validated.get(key)
+        loaded = self.validated.get(key) if key is not None else None
         if loaded is None:
-            loaded = self.validated[key] = self.query.quick_load(data) or self.query.load(data)
+            loaded = self.query.quick_load(data) or self.query.load(data)
+            if key is not None:
+                self.validated[key] = loaded
         return loaded
 
 
