@@ -518,12 +518,38 @@ class Bench:
         scenarios["signed_in"] = self.signed_in()
         scenarios["mcp"] = self.mcp()
         scenarios["tracing"] = self.tracing()
+        scenarios["in_process"] = self.in_process()
         time.sleep(1)  # the last batch of spans
         scenarios["tracing_exports"] = len((self.work / "traces.log").read_bytes().splitlines())
         bounded = self.start_gateway("gateway-bounds", GATEWAY_CACHE_NOT_FOUND_TTL_S="600")
         scenarios["memory_bounds"] = asyncio.run(self.memory_bounds(bounded, scale=0.05 if self.smoke else 1.0))
         self.results["ratios"] = ratios(scenarios)
         return self.results
+
+    def in_process(self, rounds: int = 2) -> dict[str, float]:
+        """Microseconds of CPU per request without sockets (inprocess.py): the gateway's own cost next to aiohttp's,
+        free of the kernel's and wrk's shares. One process per measurement, the targets taking turns; the lowest
+        of each kept."""
+        hot, uncached = (200, 50) if self.smoke else (20_000, 2_000)
+        targets = {
+            "bare": hot,
+            "gateway": hot,
+            "gateway-quiet": hot,
+            "gateway-mcp": hot,
+            "proxy": uncached,
+            "gateway-uncached": uncached,
+        }
+        best = {name: float("inf") for name in targets}
+        for _ in range(rounds):
+            for name, requests in targets.items():
+                command = [sys.executable, str(HERE / "inprocess.py"), name, "--requests", str(requests)]
+                command += ["--baw", f"https://127.0.0.1:{self.baw_port}", "--ca", str(self.work / "ca.pem")]
+                command += ["--log", str(self.work / "in-process.log")]
+                done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(f"in process, {name}: {done.stderr[-2000:]}")
+                best[name] = min(best[name], json.loads(done.stdout)["us_per_request"])
+        return best
 
     def memory(self, target: Target, lookups: int) -> dict[str, float]:
         """Distinct ids until `lookups` were answered: the cache fills to its bound and stays there."""
@@ -829,12 +855,29 @@ def markdown(results: dict[str, object]) -> str:
         f"{scenarios['memory_bounds']['rss_after_handshakes_mb']} MB after "
         f"{scenarios['memory_bounds']['handshakes']} MCP handshakes with 60 KB of capabilities.",
         "",
+        in_process_line(scenarios["in_process"]),
+        "",
         "| ratio | value | target | met |",
         "|---|---|---|---|",
     ]
     for name, ratio in results["ratios"].items():  # type: ignore[union-attr]
         lines.append(f"| {name} | {ratio['value']} | {ratio['target']} | {'yes' if ratio['met'] else 'NO'} |")
     return "\n".join(lines) + "\n"
+
+
+def in_process_line(us: dict[str, float]) -> str:
+    return (
+        "In process, without sockets (µs of CPU per request): cached, bare aiohttp {bare}, gateway {gateway} "
+        "({hot:.3f} x), without access and audit lines {gateway-quiet}, as MCP tools/call {gateway-mcp} "
+        "({mcp:.3f} x REST); uncached, minimal proxy {proxy}, gateway {gateway-uncached} ({cold:.3f} x)."
+    ).format_map(
+        {
+            **us,
+            "hot": us["bare"] / us["gateway"],
+            "mcp": us["gateway"] / us["gateway-mcp"],
+            "cold": us["proxy"] / us["gateway-uncached"],
+        }
+    )
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "tracing",
         "tracing_exports",
         "mcp",
+        "in_process",
     }
     assert set(scenarios["mcp"]) == {"hot_mcp", "hot_rest", "uncached_mcp", "uncached_rest", "uncached_mcp_peer"}
     for row in scenarios["mcp"].values():  # (each target's tools/call was checked to answer the lookup first)
@@ -49,6 +50,16 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         assert set(scenarios[scenario]) == targets
         for row in scenarios[scenario].values():
             assert row["requests"] > 0 and row["errors"] == 0 and row["p99_ms"] > 0
+    # (each in-process target's first answer was checked to be the lookup's, inprocess.py)
+    assert set(scenarios["in_process"]) == {
+        "bare",
+        "gateway",
+        "gateway-quiet",
+        "gateway-mcp",
+        "proxy",
+        "gateway-uncached",
+    }
+    assert all(us > 0 for us in scenarios["in_process"].values())
     assert scenarios["burst_1000_cold_id"]["ok"] == 1000
     bounds = scenarios["memory_bounds"]
     assert bounds["not_found_answers"] == bounds["unknown_ids"] > 0
@@ -75,4 +86,5 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "rss_growth_unknown_ids",
         "rss_growth_handshakes",
     }
-    assert "| ratio | value | target | met |" in (tmp_path / "bench-results.md").read_text()
+    table = (tmp_path / "bench-results.md").read_text()
+    assert "| ratio | value | target | met |" in table and "In process, without sockets" in table

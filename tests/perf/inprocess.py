@@ -1,0 +1,178 @@
+"""A cached lookup's cost in process, without sockets: what the gateway's own Python costs next to aiohttp's.
+
+wrk's figures carry the kernel's share (accept, recv, send, the loopback) and wrk's own, which the gateway and its
+floor pay alike, and they move with whatever else the shared machine runs. Here each request is handed to
+aiohttp's protocol object (the `RequestHandler` a real connection gets) through a transport that only collects
+what is written, and the process's CPU time per request is read: the cost of the web layer and the application,
+nothing else, with a spread of about a microsecond. Run by bench.py, one process per measurement:
+
+    python tests/perf/inprocess.py TARGET --baw URL --ca PATH [--requests N]
+
+TARGET is `bare` (the bare aiohttp handler of references.py), `gateway` (a hot id over REST), `gateway-quiet`
+(the same at GATEWAY_LOG_LEVEL=warning: no access or audit line), `gateway-mcp` (the same lookup as a stateless
+MCP tools/call), `proxy` (the minimal proxy of references.py) or `gateway-uncached` (the cache off). The last two
+look up a new id each time, from the bench's BAW over real TLS: their figures include the client side's system
+calls, which both pay alike. It prints one JSON object: microseconds of CPU per request, the best of five rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
+from gateway.tls import client_ssl_context  # noqa: E402
+from tests.perf.bench import MCP_CALL  # noqa: E402
+from tests.perf.references import bare_app, proxy_app  # noqa: E402
+
+ROUNDS = 5
+GET = b"GET /baw/process-status?process_id=%d HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\n\r\n"
+_MCP_BODY = (MCP_CALL % (1, "23972")).encode()
+MCP = (
+    b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+    b"Mcp-Method: tools/call\r\nMcp-Name: get_process_status\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_MCP_BODY), _MCP_BODY)
+)
+HOT_ID, FIRST_NEW_ID = 23972, 100_000_000
+UNCACHED = ("proxy", "gateway-uncached")
+_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)\r\n", re.IGNORECASE)
+
+
+class CollectingTransport(asyncio.Transport):
+    """Takes what the server writes; `answer()` waits for the next whole response (headers and declared body)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._written = bytearray()
+        self._complete: asyncio.Future[bytes] | None = None
+        self._closing = False
+
+    def answer(self) -> asyncio.Future[bytes]:
+        self._complete = asyncio.get_running_loop().create_future()
+        return self._complete
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._written += data
+        end = self._written.find(b"\r\n\r\n")
+        length = _LENGTH.search(self._written, 0, end + 2) if end >= 0 else None
+        if length is not None and len(self._written) >= end + 4 + int(length[1]):
+            response, self._written = bytes(self._written), bytearray()
+            if self._complete is not None and not self._complete.done():
+                self._complete.set_result(response)
+
+    def writelines(self, chunks) -> None:  # type: ignore[no-untyped-def]
+        self.write(b"".join(chunks))
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+        if self._complete is not None and not self._complete.done():
+            self._complete.set_exception(ConnectionError("the server closed the connection"))
+
+    def get_extra_info(self, name: str, default=None):  # type: ignore[no-untyped-def]
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _gateway_app(target: str, baw: str, ca: str, log: Path) -> web.Application:
+    os.environ.update(
+        {
+            "BAW_BASE_URL": baw,
+            "BAW_CA_BUNDLE": ca,
+            "BAW_AUTH": "oauth2",
+            "BAW_CLIENT_ID": "bench",
+            "BAW_CLIENT_SECRET": "bench-secret",
+            "GATEWAY_LOG_FORMAT": "json",
+            "GATEWAY_LOG_LEVEL": "warning" if target == "gateway-quiet" else "info",
+            "GATEWAY_CACHE_TTL_S": "0" if target == "gateway-uncached" else "60",
+            # As bench.py's gateways: one caller here is every request, which the bench measures, not throttles.
+            "GATEWAY_RATE_LIMIT_RPS": "1000000",
+            "GATEWAY_RATE_LIMIT_BURST": "1000000",
+        }
+    )
+    from gateway.app import create_app  # noqa: PLC0415 - after the environment it reads
+    from gateway.config import load_settings  # noqa: PLC0415
+    from gateway.logs import configure_logging  # noqa: PLC0415
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format, stream=log.open("a", encoding="utf-8"))
+    return create_app(settings)
+
+
+async def measure(app: web.Application, request: bytes, requests: int, new_ids: bool) -> float:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        protocol = runner.server()
+        transport = CollectingTransport()
+        protocol.connection_made(transport)
+
+        ids = iter(range(FIRST_NEW_ID, FIRST_NEW_ID + 1_000_000_000))
+
+        async def one() -> bytes:
+            answered = transport.answer()
+            protocol.data_received(request % next(ids) if new_ids else request)
+            return await answered
+
+        first = await one()
+        if not first.startswith(b"HTTP/1.1 200 ") or (b"%d" % (FIRST_NEW_ID if new_ids else HOT_ID)) not in first:
+            raise RuntimeError(f"not an answer to the lookup: {first[:300]!r}")
+        for _ in range(max(100, requests // 10)):  # the cache, the token, the memo tables warm
+            await one()
+        gc.collect()
+        gc.freeze()  # as `serve` does once started
+        best = float("inf")
+        for _ in range(ROUNDS):
+            started = time.process_time()
+            for _ in range(requests):
+                await one()
+            best = min(best, (time.process_time() - started) / requests)
+        protocol.connection_lost(None)
+        return best * 1e6
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "target", choices=["bare", "gateway", "gateway-quiet", "gateway-mcp", "proxy", "gateway-uncached"]
+    )
+    parser.add_argument("--baw", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--log", type=Path, default=Path(os.devnull))
+    args = parser.parse_args()
+    import uvloop  # noqa: PLC0415 - the gateway's loop (bench.py measures it there; the bare handler alike here)
+
+    if args.target == "bare":
+        app = bare_app()
+    elif args.target == "proxy":
+        app = proxy_app(args.baw, client_ssl_context(args.ca))
+    else:
+        app = _gateway_app(args.target, args.baw, args.ca, args.log)
+    new_ids = args.target in UNCACHED
+    request = MCP if args.target == "gateway-mcp" else GET if new_ids else GET % HOT_ID
+    microseconds = uvloop.run(measure(app, request, args.requests, new_ids))
+    print(json.dumps({"us_per_request": round(microseconds, 2)}))
+
+
+if __name__ == "__main__":
+    main()
