@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import jwt
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 from gateway.simulator.cluster import RedisServer, redis_server_binary  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
+T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONNECTIONS = 32
@@ -292,17 +294,15 @@ class Bench:
         )
         self.wait_port(self.baw_port)
 
-    def start_gateway(self, name: str, cwd: Path | None = None, **extra: str) -> Target:
-        port = free_port()
-        env = {
+    def gateway_env(self, **extra: str) -> dict[str, str]:
+        """A gateway's environment: production's settings (oauth2, the CA bundle, JSON logs) towards the stand-in."""
+        return {
             "PATH": os.environ.get("PATH", ""),
             "BAW_BASE_URL": f"https://127.0.0.1:{self.baw_port}",
             "BAW_CA_BUNDLE": str(self.work / "ca.pem"),
             "BAW_AUTH": "oauth2",
             "BAW_CLIENT_ID": "bench",
             "BAW_CLIENT_SECRET": "bench-secret",
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(port),
             "GATEWAY_LOG_FORMAT": "json",
             "GATEWAY_DRAIN_S": "0",
             # One wrk client would otherwise be one rate-limited caller: the bench measures lookups, not 429s.
@@ -310,6 +310,10 @@ class Bench:
             "GATEWAY_RATE_LIMIT_BURST": "1000000",
             **extra,
         }
+
+    def start_gateway(self, name: str, cwd: Path | None = None, **extra: str) -> Target:
+        port = free_port()
+        env = self.gateway_env(GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port), **extra)
         log = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, stdout=log, stderr=log, cwd=cwd)
         workers = int(extra.get("GATEWAY_WORKERS", "1"))
@@ -428,20 +432,24 @@ class Bench:
         }
 
     @staticmethod
-    def side_by_side(runs: dict[str, Callable[[], dict[str, float]]], rounds: int = 2) -> dict[str, dict[str, float]]:
-        """Each target measured `rounds` times, the targets of a scenario taking turns, and its best kept: the row
-        of its fastest run, with the lowest latency percentiles of its runs and the errors of all of them. Two
-        identical gateways measured one after the other differ by up to 10 % on this shared machine, and its speed
-        drifts within a run: one measurement per target made a ratio as much the machine's as the code's. Taking
-        turns spreads the drift over every target of the scenario, and the best of each leaves out the moments
-        something else had the cores (a tail spike and a slow run need not be the same run, hence the percentiles
-        apart)."""
-        measured: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    def turns(runs: dict[str, Callable[[], T]], rounds: int = 2) -> dict[str, list[T]]:
+        """Each target measured `rounds` times, the targets of a scenario taking turns. Two identical gateways
+        measured one after the other differ by up to 10 % on this shared machine, and its speed drifts within a
+        run: one measurement per target made a ratio as much the machine's as the code's. Taking turns spreads the
+        drift over every target of the scenario, and the best of each (kept by the caller) leaves out the moments
+        something else had the cores."""
+        measured: dict[str, list[T]] = {name: [] for name in runs}
         for _ in range(rounds):
             for name, run in runs.items():
                 measured[name].append(run())
+        return measured
+
+    @classmethod
+    def side_by_side(cls, runs: dict[str, Callable[[], dict[str, float]]]) -> dict[str, dict[str, float]]:
+        """wrk's targets taking turns (`turns`), each keeping the row of its fastest run, with the lowest latency
+        percentiles of its runs (a tail spike and a slow run need not be the same run) and the errors of all."""
         best = {}
-        for name, rows in measured.items():
+        for name, rows in cls.turns(runs).items():
             fastest = max(rows, key=lambda row: row["requests_per_s"])
             best[name] = {
                 **fastest,
@@ -526,30 +534,33 @@ class Bench:
         self.results["ratios"] = ratios(scenarios)
         return self.results
 
-    def in_process(self, rounds: int = 2) -> dict[str, float]:
+    def in_process(self) -> dict[str, float]:
         """Microseconds of CPU per request without sockets (inprocess.py): the gateway's own cost next to aiohttp's,
         free of the kernel's and wrk's shares. One process per measurement, the targets taking turns; the lowest
         of each kept."""
         hot, uncached = (200, 50) if self.smoke else (20_000, 2_000)
-        targets = {
-            "bare": hot,
-            "gateway": hot,
-            "gateway-quiet": hot,
-            "gateway-mcp": hot,
-            "proxy": uncached,
-            "gateway-uncached": uncached,
-        }
-        best = {name: float("inf") for name in targets}
-        for _ in range(rounds):
-            for name, requests in targets.items():
-                command = [sys.executable, str(HERE / "inprocess.py"), name, "--requests", str(requests)]
-                command += ["--baw", f"https://127.0.0.1:{self.baw_port}", "--ca", str(self.work / "ca.pem")]
-                command += ["--log", str(self.work / "in-process.log")]
-                done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-                if done.returncode != 0:
-                    raise RuntimeError(f"in process, {name}: {done.stderr[-2000:]}")
-                best[name] = min(best[name], json.loads(done.stdout)["us_per_request"])
-        return best
+        measure = partial(self.in_process_once, requests=hot)
+        measured = self.turns(
+            {
+                "bare": partial(measure, "bare", "hot"),
+                "gateway": partial(measure, "gateway", "hot"),
+                "gateway-quiet": partial(measure, "gateway", "hot", GATEWAY_LOG_LEVEL="warning"),
+                "gateway-mcp": partial(measure, "gateway", "mcp"),
+                "proxy": partial(measure, "proxy", "new-ids", requests=uncached),
+                "gateway-uncached": partial(measure, "gateway", "new-ids", requests=uncached, GATEWAY_CACHE_TTL_S="0"),
+            }
+        )
+        return {name: min(runs) for name, runs in measured.items()}
+
+    def in_process_once(self, app: str, request: str, *, requests: int, **extra: str) -> float:
+        """One inprocess.py measurement, its gateway configured as `start_gateway`'s are."""
+        command = [sys.executable, str(HERE / "inprocess.py"), app, request, "--requests", str(requests)]
+        command += ["--log", str(self.work / "in-process.log")]
+        env = self.gateway_env(**extra)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"in process, {app} {request}: {done.stderr[-2000:]}")
+        return float(json.loads(done.stdout)["us_per_request"])
 
     def memory(self, target: Target, lookups: int) -> dict[str, float]:
         """Distinct ids until `lookups` were answered: the cache fills to its bound and stays there."""

@@ -4,15 +4,16 @@ wrk's figures carry the kernel's share (accept, recv, send, the loopback) and wr
 floor pay alike, and they move with whatever else the shared machine runs. Here each request is handed to
 aiohttp's protocol object (the `RequestHandler` a real connection gets) through a transport that only collects
 what is written, and the process's CPU time per request is read: the cost of the web layer and the application,
-nothing else, with a spread of about a microsecond. Run by bench.py, one process per measurement:
+nothing else, with a spread of about a microsecond. Run by bench.py, one process per measurement, in a gateway's
+environment (`Bench.gateway_env`: the gateway reads its settings from it, the proxy its BAW and CA bundle):
 
-    python tests/perf/inprocess.py TARGET --baw URL --ca PATH [--requests N]
+    python tests/perf/inprocess.py APP REQUEST [--requests N] [--log PATH]
 
-TARGET is `bare` (the bare aiohttp handler of references.py), `gateway` (a hot id over REST), `gateway-quiet`
-(the same at GATEWAY_LOG_LEVEL=warning: no access or audit line), `gateway-mcp` (the same lookup as a stateless
-MCP tools/call), `proxy` (the minimal proxy of references.py) or `gateway-uncached` (the cache off). The last two
-look up a new id each time, from the bench's BAW over real TLS: their figures include the client side's system
-calls, which both pay alike. It prints one JSON object: microseconds of CPU per request, the best of five rounds.
+APP is `bare` (the bare aiohttp handler of references.py), `proxy` (its minimal proxy) or `gateway`. REQUEST is
+`hot` (one id, again and again), `new-ids` (a new id each time: looked up from the bench's BAW over real TLS, so
+the figure includes the client side's system calls, which the proxy and the gateway pay alike) or `mcp` (the hot
+lookup as a stateless MCP tools/call). It prints one JSON object: microseconds of CPU per request, the best of
+five rounds.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ MCP = (
     b"Content-Length: %d\r\n\r\n%s" % (len(_MCP_BODY), _MCP_BODY)
 )
 HOT_ID, FIRST_NEW_ID = 23972, 100_000_000
-UNCACHED = ("proxy", "gateway-uncached")
 _LENGTH = re.compile(rb"\r\nContent-Length: (\d+)\r\n", re.IGNORECASE)
 
 
@@ -91,24 +91,8 @@ class CollectingTransport(asyncio.Transport):
         pass
 
 
-def _gateway_app(target: str, baw: str, ca: str, log: Path) -> web.Application:
-    os.environ.update(
-        {
-            "BAW_BASE_URL": baw,
-            "BAW_CA_BUNDLE": ca,
-            "BAW_AUTH": "oauth2",
-            "BAW_CLIENT_ID": "bench",
-            "BAW_CLIENT_SECRET": "bench-secret",
-            "GATEWAY_LOG_FORMAT": "json",
-            "GATEWAY_LOG_LEVEL": "warning" if target == "gateway-quiet" else "info",
-            # As bench.py's gateways: one caller here is every request, which the bench measures, not throttles.
-            "GATEWAY_RATE_LIMIT_RPS": "1000000",
-            "GATEWAY_RATE_LIMIT_BURST": "1000000",
-        }
-    )
-    if target == "gateway-uncached":
-        os.environ["GATEWAY_CACHE_TTL_S"] = "0"  # (the others keep the default, as bench.py's hot gateway)
-    from gateway.app import create_app  # noqa: PLC0415 - after the environment it reads
+def _gateway_app(log: Path) -> web.Application:
+    from gateway.app import create_app  # noqa: PLC0415 - only this app needs the gateway's modules
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.logs import configure_logging  # noqa: PLC0415
 
@@ -154,24 +138,21 @@ async def measure(app: web.Application, request: bytes, requests: int, new_ids: 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "target", choices=["bare", "gateway", "gateway-quiet", "gateway-mcp", "proxy", "gateway-uncached"]
-    )
-    parser.add_argument("--baw", required=True)
-    parser.add_argument("--ca", required=True)
+    parser.add_argument("app", choices=["bare", "proxy", "gateway"])
+    parser.add_argument("request", choices=["hot", "new-ids", "mcp"])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--log", type=Path, default=Path(os.devnull))
     args = parser.parse_args()
     import uvloop  # noqa: PLC0415 - the gateway's loop (bench.py measures it there; the bare handler alike here)
 
-    if args.target == "bare":
+    if args.app == "bare":
         app = bare_app()
-    elif args.target == "proxy":
-        app = proxy_app(args.baw, client_ssl_context(args.ca))
+    elif args.app == "proxy":
+        app = proxy_app(os.environ["BAW_BASE_URL"], client_ssl_context(os.environ["BAW_CA_BUNDLE"]))
     else:
-        app = _gateway_app(args.target, args.baw, args.ca, args.log)
-    new_ids = args.target in UNCACHED
-    request = MCP if args.target == "gateway-mcp" else GET if new_ids else GET % HOT_ID
+        app = _gateway_app(args.log)
+    new_ids = args.request == "new-ids"
+    request = MCP if args.request == "mcp" else GET if new_ids else GET % HOT_ID
     microseconds = uvloop.run(measure(app, request, args.requests, new_ids))
     print(json.dumps({"us_per_request": round(microseconds, 2)}))
 
