@@ -36,6 +36,7 @@ SECRET_NAMES = (
     "GATEWAY_API_KEYS",
     "PLUGIN_VERIFICATION_TOKEN",
     "GATEWAY_REDIS_PASSWORD",
+    "GATEWAY_REDIS_URL",  # it may hold the password (redis://:password@host)
     "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
     "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
     "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET",
@@ -384,15 +385,19 @@ def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _redis_url(r: _Reader) -> Secret | None:
-    """redis:// or rediss:// (TLS, verified); a password may be in the URL, so the URL is a secret."""
-    raw = r.text("GATEWAY_REDIS_URL")
-    if raw is None:
+    """redis:// or rediss:// (TLS, verified), inline or as GATEWAY_REDIS_URL_FILE; a password may be in the URL,
+    so the URL is a secret (moved out of the environment at start like the others)."""
+    secret = r.secret("GATEWAY_REDIS_URL")
+    if secret is None:
         return None
-    url = URL(raw)
+    try:
+        url = URL(secret.read())
+    except (OSError, ValueError):
+        url = URL()
     if url.scheme not in ("redis", "rediss") or not url.host:
         r.problems.append("GATEWAY_REDIS_URL is not valid: expected redis://host:6379/0 or rediss://host:6380/0")
         return None
-    return Secret("GATEWAY_REDIS_URL", value=raw)
+    return secret
 
 
 def _ca_bundle(r: _Reader, name: str) -> Path | None:

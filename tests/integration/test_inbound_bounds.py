@@ -196,3 +196,19 @@ async def test_a_malformed_request_never_puts_its_header_bytes_in_the_log(gatewa
     assert "leaked-key" not in text and "ERROR" not in text
     assert "refused a malformed request with HTTP 400" in text
     assert '"protocolVersion"' not in text
+
+
+async def test_the_redis_urls_password_is_gone_from_the_process_environment(
+    gateway_process, redis_server, tmp_path
+) -> None:
+    """Issue 29 row 13: GATEWAY_REDIS_URL=redis://:password@host stayed in /proc/<pid>/environ; it moves like the
+    other inline secrets, and cluster mode still works with it."""
+    url = f"redis://:{redis_server.password}@127.0.0.1:{redis_server.port}/0"
+    process, base, log = await gateway_process(GATEWAY_REDIS_URL=url)
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    assert redis_server.password.encode() not in environ
+    assert b"GATEWAY_REDIS_URL_FILE=/proc/self/fd/" in environ
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/readyz") as response:
+            assert response.status == 200
+    assert "cluster mode" in log.read_text() and redis_server.password not in log.read_text()
