@@ -101,6 +101,7 @@ class Settings:
     api_keys: Secret | None = None
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    trusted_proxy_header: str = "x-forwarded-for"  # the one header the trusted proxies set ("forwarded": RFC 7239)
     rate_limit_rps: float = 10.0
     rate_limit_burst: int = 100
     baw_concurrency: int = 32
@@ -133,6 +134,8 @@ class Settings:
     oauth_proxy_signing_key: Path | None = None
     oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_token_lifetime_s: float = 600.0
+    oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
+    oauth_cimd_timeout_s: float = 2.0
     baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
     baw_identity_keys: str = "deny"  # in user mode, what a bearer-key caller gets: "deny" (403) or "service"
     baw_token_exchange_url: URL | None = None
@@ -181,6 +184,7 @@ _ENV_NAMES = {
     "api_keys": "GATEWAY_API_KEYS",
     "cors_origins": "GATEWAY_CORS_ORIGINS",
     "trusted_proxies": "GATEWAY_TRUSTED_PROXIES",
+    "trusted_proxy_header": "GATEWAY_TRUSTED_PROXY_HEADER",
     "rate_limit_rps": "GATEWAY_RATE_LIMIT_RPS",
     "rate_limit_burst": "GATEWAY_RATE_LIMIT_BURST",
     "baw_concurrency": "GATEWAY_BAW_CONCURRENCY",
@@ -212,6 +216,8 @@ _ENV_NAMES = {
     "oauth_proxy_signing_key": "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
     "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
     "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
+    "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
+    "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
     "baw_identity": "GATEWAY_BAW_IDENTITY",
     "baw_identity_keys": "GATEWAY_BAW_IDENTITY_KEYS",
     "baw_token_exchange_url": "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
@@ -537,6 +543,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS, _origins, "comma-separated http(s) origins"
         ),
         trusted_proxies=r.parsed("GATEWAY_TRUSTED_PROXIES", (), _networks, "comma-separated CIDRs, e.g. 10.0.0.0/8"),
+        trusted_proxy_header=r.parsed(
+            "GATEWAY_TRUSTED_PROXY_HEADER",
+            "x-forwarded-for",
+            _choice(("x-forwarded-for", "forwarded")),
+            "x-forwarded-for or forwarded",
+        ),
         # Sized for an LLM host behind one key: a conversation's burst of tool calls never meets the limit.
         rate_limit_rps=r.parsed("GATEWAY_RATE_LIMIT_RPS", 10.0, _positive(float), "requests per second > 0"),
         rate_limit_burst=r.parsed("GATEWAY_RATE_LIMIT_BURST", 100, _positive(int), "a whole number > 0"),
@@ -578,6 +590,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_proxy_signing_key=_readable(r, "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"),
         oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
         oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
+        oauth_cimd_private_hosts=r.parsed("GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS", (), _words(","), "host names, commas"),
+        oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
         baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
         baw_identity_keys=r.parsed(
             "GATEWAY_BAW_IDENTITY_KEYS", "deny", _choice(("deny", "service")), "deny or service"

@@ -315,8 +315,10 @@ class Issuer:
             raise ExpiredToken("the token has expired")
         if claims.get("iss", self.issuer) != self.issuer:
             raise InvalidToken("the token names another issuer")
-        if "aud" in claims and not _audiences(claims) & set(self._audiences):
-            raise InvalidToken("the token is for another audience")
+        if not _audiences(claims) & set(self._audiences):
+            # RFC 9068 / RFC 9700 §2.3: an answer that names no audience of ours is a token minted for someone
+            # else (or for anyone): refused, as a JWT without `aud` is.
+            raise InvalidToken("the token names no audience of this gateway")
         scopes = _scopes(claims)
         missing = tuple(scope for scope in self._required if scope not in scopes)
         if missing:

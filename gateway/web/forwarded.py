@@ -1,8 +1,10 @@
 """The client's address behind proxies the operator trusts (GATEWAY_TRUSTED_PROXIES), and only those.
 
-X-Forwarded-For (or RFC 7239 Forwarded) is read from the right: every hop that is a trusted proxy is skipped,
-and the first address that is not one is the client. Without trusted proxies the headers are ignored: any
-client can write them.
+The one header the trusted proxies set (GATEWAY_TRUSTED_PROXY_HEADER: X-Forwarded-For, or RFC 7239 Forwarded) is
+read from the right: every hop that is a trusted proxy is skipped, and the first address that is not one is the
+client. The other header is never read: a proxy that appends X-Forwarded-For passes a client's own `Forwarded`
+through untouched, and that one must not override the hops the proxy wrote. Without trusted proxies both are
+ignored: any client can write them.
 """
 
 from __future__ import annotations
@@ -29,19 +31,19 @@ def _trusted(address: str | None, proxies: tuple[Network, ...]) -> bool:
     return parsed is not None and any(parsed in network for network in proxies)
 
 
-def _hops(request: web.Request) -> list[str]:
-    forwarded = request.headers.getall("Forwarded", [])
-    if forwarded:
-        return [match.group(1) for value in forwarded for match in _FORWARDED_FOR.finditer(value)]
+def _hops(request: web.Request, header: str) -> list[str]:
+    if header == "forwarded":
+        values = request.headers.getall("Forwarded", [])
+        return [match.group(1) for value in values for match in _FORWARDED_FOR.finditer(value)]
     return [hop.strip() for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
 
 
-def client_address(request: web.Request, proxies: tuple[Network, ...]) -> str:
+def client_address(request: web.Request, proxies: tuple[Network, ...], header: str = "x-forwarded-for") -> str:
     peer = request.remote or "unknown"
     if not proxies or not _trusted(peer, proxies):
         return peer
     client = peer
-    for hop in reversed(_hops(request)):
+    for hop in reversed(_hops(request, header)):
         if _parse(hop) is None:
             break  # a hop we cannot read: believe nothing beyond the last trusted proxy that sent it
         client = hop

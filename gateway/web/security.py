@@ -38,7 +38,7 @@ async def caller_middleware(request: web.Request, handler: Handler) -> web.Strea
     bearer key's fingerprint (machine callers), a signed-in user (`user:<issuer>#<sub>`, from an OAuth access
     token), or, where neither is configured, the client address."""
     settings = request.app[SETTINGS]
-    address = client_address(request, settings.trusted_proxies)
+    address = client_address(request, settings.trusted_proxies, settings.trusted_proxy_header)
     request[CLIENT_ADDRESS] = address
     caller = f"ip:{address}"
     if is_protected(request.path):

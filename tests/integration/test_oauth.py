@@ -260,8 +260,10 @@ async def test_opaque_tokens_are_introspected_and_the_answer_kept_briefly(
     claims = {"iss": simulator.root, "sub": "bob", "aud": f"{PUBLIC}/mcp", "exp": now + 300, "scope": "baw.read"}
     idp.opaque["opaque-token-bob"] = claims
     idp.opaque["opaque-token-other"] = {**claims, "aud": "https://other.example.com"}
+    idp.opaque["opaque-token-anyone"] = {key: value for key, value in claims.items() if key != "aud"}
     for _ in range(3):
         assert (await _lookup(client, "opaque-token-bob")).status == 200
     assert idp.calls["introspect"] == 1  # one call for three requests
     assert (await _lookup(client, "opaque-token-other")).status == 401
     assert (await _lookup(client, "opaque-token-unknown")).status == 401
+    assert (await _lookup(client, "opaque-token-anyone")).status == 401  # issue 29 row 11: no `aud`, refused
