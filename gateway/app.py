@@ -43,6 +43,7 @@ from gateway.keys import (
     Lifecycle,
 )
 from gateway.metrics import Metrics
+from gateway.oauth.documents import ClientDocuments
 from gateway.oauth.issuer import Introspection, Issuer
 from gateway.oauth.signing import SigningKey
 from gateway.service import ProcessService
@@ -174,28 +175,36 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
             introspection=introspection,
         )
         renewed = issuer
-        if settings.oauth_proxy_upstream_issuer is not None:
-            renewed = Issuer(
-                settings.oauth_proxy_upstream_issuer,
-                (settings.oauth_proxy_client_id or "",),
-                (),
-                session,
-                ca_bundle=settings.oauth_ca_bundle,
-            )
-            store = FlowStore(clock=app[CLOCK])
-            if SHARED_STATE in app:
-                store.attach(app[SHARED_STATE])
-            trust = client_ssl_context(settings.oauth_ca_bundle) if settings.oauth_ca_bundle else True
-            facade = app[FACADE] = Facade(
-                settings, SigningKey(settings.oauth_proxy_signing_key), renewed, store, session, trust
-            )
-            issuer.trust(facade.metadata(), [facade.signing.jwk])
-        try:
-            await asyncio.wait_for(renewed.refresh(), 10)
-        except (GatewayError, TimeoutError) as exc:
-            log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
-        async with _background(app, "oauth_key_renewal", renewed.run(), task="oauth-key-renewal"):
-            yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.oauth_proxy_upstream_issuer is not None:
+                renewed = Issuer(
+                    settings.oauth_proxy_upstream_issuer,
+                    (settings.oauth_proxy_client_id or "",),
+                    (),
+                    session,
+                    ca_bundle=settings.oauth_ca_bundle,
+                )
+                trust = client_ssl_context(settings.oauth_ca_bundle) if settings.oauth_ca_bundle else True
+                documents = await stack.enter_async_context(
+                    ClientDocuments(
+                        trust,
+                        timeout_s=settings.oauth_cimd_timeout_s,
+                        private_hosts=frozenset(settings.oauth_cimd_private_hosts),
+                        clock=app[CLOCK],
+                    )
+                )
+                store = FlowStore(clock=app[CLOCK], bounds=facade.LOCAL_BOUNDS)
+                signing = SigningKey(settings.oauth_proxy_signing_key)
+                front = app[FACADE] = Facade(settings, signing, renewed, store, session, trust, documents)
+                if SHARED_STATE in app:
+                    front.attach(app[SHARED_STATE])
+                issuer.trust(front.metadata(), [front.signing.jwk])
+            try:
+                await asyncio.wait_for(renewed.refresh(), 10)
+            except (GatewayError, TimeoutError) as exc:
+                log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
+            async with _background(app, "oauth_key_renewal", renewed.run(), task="oauth-key-renewal"):
+                yield
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -34,7 +36,18 @@ class SigningKey:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.kid = hashlib.sha256(der).hexdigest()[:16]  # the same key gives the same id on every replica
+        private = self._key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        self._derivation_key = hashlib.sha256(b"baw-gateway derivation\0" + private).digest()
         self.jwk: dict[str, Any] = {**public, "kid": self.kid, "use": "sig", "alg": "ES256"}
+
+    def derive(self, label: str, data: str) -> str:
+        """A secret derived from this key, `label` and `data` (HMAC-SHA256, base64url): the same on every replica
+        that shares the key, so a value the façade needs later (an upstream PKCE verifier) is worked out again
+        instead of stored."""
+        mac = hmac.new(self._derivation_key, f"{label}\0{data}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
     def issue(
         self, issuer: str, subject: str, audience: str, scope: str, client_id: str, lifetime_s: float, **extra: Any

@@ -22,16 +22,18 @@ from gateway.shared.link import Script, SharedState
 PUT = Script("oauth_put", "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1")
 GET = Script("oauth_get", "return redis.call('GET', KEYS[1]) or ''")
 TAKE = Script("oauth_take", "local v = redis.call('GET', KEYS[1]) or '' redis.call('DEL', KEYS[1]) return v")
-# KEYS[1]: a family; ARGV: the hash it must hold now, its next value, TTL (ms). {1, old value} when rotated; {0, ''}
+# KEYS[1]: a family; ARGV: the hash it must hold now, the next one, TTL (ms). The entry as it was when rotated; ''
 # when the family is gone or holds another hash (then it is deleted: a spent token came back, RFC 9700 §4.14.2).
 ROTATE = Script(
     "oauth_rotate",
     """
 local v = redis.call('GET', KEYS[1])
-if not v then return {0, ''} end
-if cjson.decode(v)['current'] ~= ARGV[1] then redis.call('DEL', KEYS[1]) return {0, ''} end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return {1, v}
+if not v then return '' end
+local entry = cjson.decode(v)
+if entry['current'] ~= ARGV[1] then redis.call('DEL', KEYS[1]) return '' end
+entry['current'] = ARGV[2]
+redis.call('SET', KEYS[1], cjson.encode(entry), 'PX', ARGV[3])
+return v
 """,
 )
 DEFAULT_BOUND = 10_000
@@ -101,17 +103,14 @@ class FlowStore:
             return None
         return json.loads(entry[1])
 
-    async def rotate(
-        self, kind: str, key: str, current: str, value: dict[str, Any], ttl_s: float
-    ) -> dict[str, Any] | None:
-        """Replace the entry `key` with `value` if its "current" field is `current`, in one step: the entry as it
-        was, or None. An entry that holds another "current" is deleted (a spent refresh token came back: its
-        whole family is revoked)."""
-        text = json.dumps(value, separators=(",", ":"))
+    async def rotate(self, kind: str, key: str, current: str, following: str, ttl_s: float) -> dict[str, Any] | None:
+        """Move the entry's "current" field from `current` to `following`, in one step: the entry as it was, or
+        None. An entry that holds another "current" is deleted: a spent refresh token came back, so its whole
+        family is revoked."""
         if self._shared is not None:
-            answer = await self._shared.script(ROTATE, [self._key(kind, key)], [current, text, round(ttl_s * 1000)])
-            if answer is not None:
-                return json.loads(answer[1]) if int(answer[0]) == 1 else None
+            raw = await self._shared.script(ROTATE, [self._key(kind, key)], [current, following, round(ttl_s * 1000)])
+            if raw is not None:
+                return json.loads(raw) if raw else None
         table, name = self._table(kind), hashed(key)
         entry = table.get(name)
         if entry is None or entry[0] <= self._clock():
@@ -120,5 +119,5 @@ class FlowStore:
         if old.get("current") != current:
             del table[name]
             return None
-        table[name] = (self._clock() + ttl_s, text)
+        table[name] = (self._clock() + ttl_s, json.dumps({**old, "current": following}, separators=(",", ":")))
         return old

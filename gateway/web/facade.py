@@ -8,8 +8,12 @@ and the `resource` asked for, asks the user's consent, and delegates the sign-in
 one registered client (authorization code + PKCE). It then issues its own short-lived tokens, for this gateway
 only, and refresh tokens rotated on every use. The upstream's tokens never leave the gateway.
 
-State (clients, sign-ins under way, codes valid 60 s and redeemable once, refresh tokens) lives in a FlowStore:
-Redis in cluster mode, so a sign-in may cross replicas.
+State (clients, sign-ins under way, codes valid 60 s and redeemable once, refresh-token families) lives in a
+FlowStore: Redis in cluster mode, so a sign-in may cross replicas. Everything an anonymous caller can make the
+façade keep is bounded: per address and in total (Brake), registrations expire within the hour unless a code is
+redeemed for them, sign-ins under way within FLOW_TTL_S, client documents are kept by this process only
+(oauth/documents.py). A consent is bound to the browser that saw the page (a cookie set with it) and refused from
+another site (Origin), so a cross-site POST of someone else's sign-in cannot send a user's code to its client.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
+import logging
 import secrets
 import ssl
 from typing import Any
@@ -27,17 +31,30 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.config import Settings
-from gateway.keys import CLIENT_ADDRESS, FACADE, RATE_LIMITER, SETTINGS
+from gateway.keys import CLIENT_ADDRESS, FACADE, SETTINGS
+from gateway.oauth.documents import ClientDocuments, acceptable_redirect, looks_like_document_url
 from gateway.oauth.issuer import InvalidToken, Issuer, MissingScope
 from gateway.oauth.signing import SigningKey
-from gateway.shared.flows import FlowStore
+from gateway.shared.flows import FlowStore, StoreFull, hashed
+from gateway.shared.limits import Limiter
+from gateway.shared.link import SharedState
+
+log = logging.getLogger(__name__)
 
 CODE_TTL_S = 60
 FLOW_TTL_S = 600
+CLIENT_UNUSED_TTL_S = 3600  # a registration no code was ever redeemed for is gone within the hour
 CLIENT_TTL_S = 90 * 86400
 REFRESH_TTL_S = 30 * 86400
-CIMD_TTL_S = 3600
-_CIMD_LIMIT = 64 * 1024
+BROWSER_COOKIE = "baw_gateway_signin"
+# What anonymous callers may make the façade do (rate per second, burst), per address and in total. A person signs
+# in a few times a day; a host's servers register once per connector. The totals bound what the tables can hold:
+# sign-ins under way ≤ 10/s × FLOW_TTL_S + 200, unused registrations ≤ 1/s × CLIENT_UNUSED_TTL_S + 100.
+SIGN_IN_LIMITS = ((1.0, 30), (10.0, 200))
+REGISTRATION_LIMITS = ((0.2, 20), (1.0, 100))
+DOCUMENT_LIMITS = ((0.2, 10), (2.0, 50))
+# The in-process tables (one replica, or Redis down): full tables refuse, they never evict.
+LOCAL_BOUNDS = {"flow": 10_000, "upstream": 10_000, "code": 10_000, "client": 20_000, "refresh": 50_000}
 _PRIVATE = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -47,6 +64,23 @@ _PRIVATE = {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'"
     ),
 }
+
+
+class Brake:
+    """One limit per address and one over all addresses, for something anonymous callers can ask for."""
+
+    def __init__(self, name: str, limits: tuple[tuple[float, int], tuple[float, int]]) -> None:
+        (rate, burst), (total_rate, total_burst) = limits
+        self.per_address = Limiter(f"{name}-per-address", rate, burst)
+        self.total = Limiter(f"{name}-total", total_rate, total_burst)
+
+    def attach(self, shared: SharedState) -> None:
+        self.per_address.attach(shared)
+        self.total.attach(shared)
+
+    async def retry_after(self, address: str) -> int | None:
+        wait = await self.per_address.retry_after(address)
+        return wait if wait is not None else await self.total.retry_after("all")
 
 
 class Facade:
@@ -60,12 +94,24 @@ class Facade:
         store: FlowStore,
         session: aiohttp.ClientSession,
         trust: ssl.SSLContext | bool,
+        documents: ClientDocuments,
     ) -> None:
         self.settings, self.signing, self.upstream, self.store = settings, signing, upstream, store
-        self.session, self.trust = session, trust
+        self.session, self.trust, self.documents = session, trust, documents
         assert settings.oauth_issuer is not None
         self.issuer = settings.oauth_issuer
         self.operator_clients = {client_id: list(uris) for client_id, uris in settings.oauth_proxy_clients}
+        self.sign_ins = Brake("sign-ins", SIGN_IN_LIMITS)
+        self.registrations = Brake("registrations", REGISTRATION_LIMITS)
+        self.document_fetches = Brake("client-documents", DOCUMENT_LIMITS)
+        public = settings.public_url
+        self.origin = str(public.origin())
+        self.cookie_path = public.path.rstrip("/") + "/oauth"
+
+    def attach(self, shared: SharedState) -> None:
+        self.store.attach(shared)
+        for brake in (self.sign_ins, self.registrations, self.document_fetches):
+            brake.attach(shared)
 
     def url(self, path: str) -> str:
         public = self.settings.public_url
@@ -87,50 +133,55 @@ class Facade:
             "authorization_response_iss_parameter_supported": True,
         }
 
-    async def client(self, client_id: str) -> dict[str, Any] | None:
-        """A registered (DCR), operator-listed or self-described (CIMD) client; None when it is none of these."""
+    async def client(self, client_id: str, address: str) -> dict[str, Any] | None:
+        """A registered (DCR), operator-listed or self-described (CIMD) client; None when it is none of these.
+        A document not kept yet is fetched only within the address's and the total limit (RateLimitedPage)."""
         if client_id in self.operator_clients:
             return {"client_id": client_id, "client_name": client_id, "redirect_uris": self.operator_clients[client_id]}
-        registered = await self.store.get("client", client_id)
-        if registered is not None:
-            return registered
-        url = URL(client_id)
-        if url.scheme == "https" and url.host and url.path not in ("", "/"):
-            cached = await self.store.get("cimd", client_id)
-            return cached if cached is not None else await self._fetch_cimd(client_id)
-        return None
-
-    async def _fetch_cimd(self, client_id: str) -> dict[str, Any] | None:
-        try:
-            async with self.session.get(client_id, ssl=self.trust, allow_redirects=False) as response:
-                if response.status != 200:
-                    return None
-                body = await response.content.read(_CIMD_LIMIT + 1)
-            document = json.loads(body) if len(body) <= _CIMD_LIMIT else None
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return None
-        if not isinstance(document, dict) or document.get("client_id") != client_id:
-            return None  # the document must name itself
-        uris = document.get("redirect_uris")
-        if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
-            return None
-        client = {
-            "client_id": client_id,
-            "client_name": str(document.get("client_name", client_id))[:100],
-            "redirect_uris": uris,
-        }
-        await self.store.put("cimd", client_id, client, CIMD_TTL_S)
-        return client
+        if not looks_like_document_url(client_id):
+            return await self.store.get("client", client_id) if client_id.startswith("mcp-") else None
+        kept = self.documents.kept(client_id)
+        if kept is not None:
+            return kept
+        wait = await self.document_fetches.retry_after(address)
+        if wait is not None:
+            raise RateLimitedPage(wait)
+        return await self.documents.fetch(client_id)
 
 
-def _json_error(error: str, description: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": error, "error_description": description}, status=status, headers=_PRIVATE)
+class RateLimitedPage(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    head = f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+def _json_error(error: str, description: str, status: int = 400, **headers: str) -> web.Response:
+    body = {"error": error, "error_description": description}
+    return web.json_response(body, status=status, headers={**_PRIVATE, **headers})
+
+
+def _page(title: str, body: str, status: int = 200, **headers: str) -> web.Response:
+    head = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<meta name=viewport content='width=device-width'>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:34em;margin:3em auto;padding:0 1em}"
+        "button{font:inherit;padding:.4em 1.2em;margin-right:.6em}</style>"
+    )
     text = f"{head}<body>{body}</body></html>"
-    return web.Response(text=text, status=status, content_type="text/html", headers=_PRIVATE)
+    return web.Response(text=text, status=status, content_type="text/html", headers={**_PRIVATE, **headers})
+
+
+def _refused(reason: str, status: int = 400) -> web.Response:
+    return _page("Sign-in refused", f"<h1>Sign-in refused</h1><p>{html.escape(reason)}</p>", status)
+
+
+def _too_many(wait: int) -> web.Response:
+    return _page(
+        "Too many sign-ins",
+        f"<h1>Too many sign-ins</h1><p>Too many sign-ins were started from here: try again in {wait} s.</p>",
+        429,
+        **{"Retry-After": str(wait)},
+    )
 
 
 def _back(redirect_uri: str, issuer: str, state: str | None, **params: str) -> web.Response:
@@ -141,7 +192,12 @@ def _back(redirect_uri: str, issuer: str, state: str | None, **params: str) -> w
 
 
 def _s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest()).rstrip(b"=").decode()
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _address(request: web.Request) -> str:
+    return request.get(CLIENT_ADDRESS) or request.remote or "unknown"  # set by the caller middleware
 
 
 # ------------------------------------------------------------------ discovery, keys, registration
@@ -158,23 +214,27 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 async def register(request: web.Request) -> web.Response:
-    """RFC 7591 for public clients: exact https (or loopback http) redirect URIs, no secret. Registrations are
-    limited per address like any request, so a loop cannot fill the store."""
+    """RFC 7591 for public clients: exact https (or loopback http) redirect URIs, no secret. Within the address's
+    and the total limit; a registration lasts an hour unless a code is redeemed for it (then CLIENT_TTL_S)."""
     facade = request.app[FACADE]
-    wait = await request.app[RATE_LIMITER].retry_after(f"ip:{request.get(CLIENT_ADDRESS, request.remote)}")
+    wait = await facade.registrations.retry_after(_address(request))
     if wait is not None:
-        return _json_error("slow_down", f"too many registrations from this address: retry in {wait} s", 429)
+        return _json_error("slow_down", f"too many registrations: retry in {wait} s", 429, **{"Retry-After": str(wait)})
     try:
         body = await request.json()
     except ValueError:
         return _json_error("invalid_client_metadata", "the body must be a JSON object")
     uris = body.get("redirect_uris") if isinstance(body, dict) else None
-    if not isinstance(uris, list) or not uris or len(uris) > 10 or not all(_acceptable_redirect(uri) for uri in uris):
+    if not isinstance(uris, list) or not uris or len(uris) > 10 or not all(acceptable_redirect(uri) for uri in uris):
         return _json_error("invalid_redirect_uri", "redirect_uris: 1 to 10 https URIs (http only for loopback)")
     client_id = "mcp-" + secrets.token_urlsafe(16)
-    name = str(body.get("client_name") or "MCP client")[:100]
+    name = body.get("client_name")
+    name = name[:100] if isinstance(name, str) and name.strip() else "MCP client"
     client = {"client_id": client_id, "client_name": name, "redirect_uris": uris}
-    await facade.store.put("client", client_id, client, CLIENT_TTL_S)
+    try:
+        await facade.store.put("client", client_id, client, CLIENT_UNUSED_TTL_S)
+    except StoreFull:
+        return _json_error("temporarily_unavailable", "too many registrations are held: try again later", 503)
     answer = {
         **client,
         "token_endpoint_auth_method": "none",
@@ -184,76 +244,128 @@ async def register(request: web.Request) -> web.Response:
     return web.json_response(answer, status=201, headers=_PRIVATE)
 
 
-def _acceptable_redirect(uri: Any) -> bool:
-    if not isinstance(uri, str) or len(uri) > 2000:
-        return False
-    url = URL(uri)
-    if url.fragment or not url.host:
-        return False
-    return url.scheme == "https" or (url.scheme == "http" and url.host in ("localhost", "127.0.0.1", "::1"))
-
-
 # ------------------------------------------------------------------ the sign-in
+
+
+def _browser(request: web.Request) -> str:
+    """This browser's sign-in cookie (made when it has none): a consent and the IdP's answer count only from the
+    browser that was shown the page."""
+    presented = request.cookies.get(BROWSER_COOKIE, "")
+    if 32 <= len(presented) <= 64 and presented.isascii() and presented.replace("-", "").replace("_", "").isalnum():
+        return presented
+    return secrets.token_urlsafe(32)
+
+
+def _same_browser(request: web.Request, flow: dict[str, Any]) -> bool:
+    presented = request.cookies.get(BROWSER_COOKIE, "")
+    return secrets.compare_digest(hashed(presented), str(flow.get("browser", "")))
+
+
+def _from_elsewhere(request: web.Request, facade: Facade) -> bool:
+    """A POST a browser says came from another site: its Origin is not ours, or Sec-Fetch-Site says cross-site."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != facade.origin:
+        return True
+    return request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none")
 
 
 async def authorize(request: web.Request) -> web.Response:
     facade = request.app[FACADE]
-    query = request.query
-    client = await facade.client(query.get("client_id", ""))
+    query, address = request.query, _address(request)
+    wait = await facade.sign_ins.retry_after(address)
+    if wait is not None:
+        return _too_many(wait)
+    try:
+        client = await facade.client(query.get("client_id", ""), address)
+    except RateLimitedPage as exc:
+        return _too_many(exc.retry_after)
     if client is None:
-        return _page("Sign-in refused", "<p>This application is not known to the gateway.</p>", 400)
+        return _refused("This application is not known to the gateway.")
     redirect_uri = query.get("redirect_uri", "")
     if redirect_uri not in client["redirect_uris"]:  # exact match; nothing is sent to an unverified address
-        return _page("Sign-in refused", "<p>The return address is not one this application registered.</p>", 400)
-    state = query.get("state")
+        return _refused("The return address is not one this application registered.")
+    # The request is refused here, on a page, not by a redirect: a client anyone can register must not turn the
+    # gateway into a redirector to its own address (RFC 9700 §4.11.2).
     if query.get("response_type") != "code":
-        return _back(redirect_uri, facade.issuer, state, error="unsupported_response_type")
-    if query.get("code_challenge_method") != "S256" or len(query.get("code_challenge", "")) < 43:
-        return _back(
-            redirect_uri, facade.issuer, state, error="invalid_request", error_description="PKCE S256 required"
-        )
+        return _refused("The application asked for something other than an authorization code.")
+    if query.get("code_challenge_method") != "S256" or not 43 <= len(query.get("code_challenge", "")) <= 128:
+        return _refused("The application did not use PKCE (S256), which this gateway requires.")
     resource = query.get("resource") or facade.settings.oauth_audiences[0]
     if resource not in facade.settings.oauth_audiences:
-        return _back(redirect_uri, facade.issuer, state, error="invalid_target", error_description="unknown resource")
+        return _refused("The application asked for access to a service other than this gateway.")
     asked = (query.get("scope") or " ".join(facade.settings.oauth_scopes)).split()
     if not set(asked) <= set(facade.settings.oauth_scopes):
-        return _back(redirect_uri, facade.issuer, state, error="invalid_scope")
-    flow_id = secrets.token_urlsafe(24)
+        return _refused("The application asked for a permission this gateway does not grant.")
+    flow_id, browser = secrets.token_urlsafe(24), _browser(request)
     flow = {
         "client_id": client["client_id"],
         "client_name": client["client_name"],
         "redirect_uri": redirect_uri,
         "challenge": query["code_challenge"],
-        "state": state,
+        "state": query.get("state"),
         "scope": " ".join(asked),
         "resource": resource,
+        "browser": hashed(browser),
     }
-    await facade.store.put("flow", flow_id, flow, FLOW_TTL_S)
-    host = html.escape(URL(redirect_uri).host or "")
+    try:
+        await facade.store.put("flow", flow_id, flow, FLOW_TTL_S)
+    except StoreFull:
+        return _refused("Too many sign-ins are under way: try again in a few minutes.", 503)
+    response = _consent_page(facade, flow, flow_id)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        browser,
+        max_age=FLOW_TTL_S,
+        path=facade.cookie_path,
+        secure=facade.settings.public_url.scheme == "https",
+        httponly=True,
+        samesite="Lax",  # sent with the IdP's redirect back (a top-level GET), never with a cross-site POST
+    )
+    return response
+
+
+def _consent_page(facade: Facade, flow: dict[str, Any], flow_id: str) -> web.Response:
+    host = html.escape(URL(flow["redirect_uri"]).host or "")
+    name = html.escape(flow["client_name"])
+    if facade.settings.baw_identity == "user":
+        what = "read BAW as you: the process instances and tasks you can see"
+    else:
+        what = "read BAW through this gateway's service account (you sign in so that it knows who asks)"
     return _page(
         "Allow access to BAW",
-        f"<h1>Allow {html.escape(client['client_name'])} to read BAW as you?</h1>"
-        f"<p>It will receive read-only access ({html.escape(flow['scope'])}) to the process instances and tasks you "
-        f"can see, and return to <b>{host}</b>.</p>"
+        f"<h1>Allow {name} to read BAW?</h1>"
+        f"<p>The application <b>{name}</b> asks to {what}, read-only ({html.escape(flow['scope'])}).</p>"
+        f"<p>If you allow it, you will be sent back to <b>{host}</b>. Allow only if you started this from an "
+        f"application you use at <b>{host}</b>.</p>"
         f'<form method="post" action="{html.escape(facade.url("/oauth/consent"))}">'
         f'<input type="hidden" name="flow" value="{flow_id}">'
-        '<button name="decision" value="allow">Allow</button> <button name="decision" value="deny">Deny</button>'
+        '<button name="decision" value="allow" autofocus>Allow</button>'
+        '<button name="decision" value="deny">Deny</button>'
         "</form>",
     )
 
 
 async def consent(request: web.Request) -> web.Response:
     facade = request.app[FACADE]
+    if _from_elsewhere(request, facade):
+        log.warning("sign-in consent refused: posted from another site (Origin %r)", request.headers.get("Origin"))
+        return _refused("This consent was sent from another site.", 403)
     form = await request.post()
     flow = await facade.store.take("flow", str(form.get("flow", "")))
     if flow is None:
         return _page("Sign-in expired", "<p>This sign-in has expired; start again from the application.</p>", 400)
+    if not _same_browser(request, flow):
+        log.warning("sign-in consent refused: not the browser that was shown the page (client %s)", flow["client_id"])
+        return _refused("This sign-in was started in another browser: start again from the application.", 403)
     if form.get("decision") != "allow":
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="access_denied")
-    verifier, upstream_state = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
-    await facade.store.put("upstream", upstream_state, {**flow, "verifier": verifier}, FLOW_TTL_S)
     endpoint = facade.upstream.metadata.get("authorization_endpoint")
     if not isinstance(endpoint, str):
+        return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="temporarily_unavailable")
+    upstream_state = secrets.token_urlsafe(24)
+    try:
+        await facade.store.put("upstream", upstream_state, flow, FLOW_TTL_S)
+    except StoreFull:
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="temporarily_unavailable")
     target = URL(endpoint).update_query(
         response_type="code",
@@ -261,33 +373,53 @@ async def consent(request: web.Request) -> web.Response:
         redirect_uri=facade.url("/oauth/callback"),
         scope=" ".join(facade.settings.oauth_proxy_scopes),
         state=upstream_state,
-        code_challenge=_s256(verifier),
+        code_challenge=_s256(_upstream_verifier(facade, upstream_state)),
         code_challenge_method="S256",
     )
     return web.Response(status=302, headers={"Location": str(target), **_PRIVATE})
 
 
+def _upstream_verifier(facade: Facade, upstream_state: str) -> str:
+    """The PKCE verifier of the sign-in at the IdP, worked out from its state: stored nowhere."""
+    return facade.signing.derive("upstream-pkce", upstream_state)
+
+
+class UpstreamRefused(Exception):
+    """The IdP's answer did not name a user; the message says why, for the log (no code, no token in it)."""
+
+
 async def callback(request: web.Request) -> web.Response:
     """The upstream IdP's answer: redeem its code, learn who signed in, give the host a code of ours."""
     facade = request.app[FACADE]
-    flow = await facade.store.take("upstream", request.query.get("state", ""))
+    upstream_state = request.query.get("state", "")
+    flow = await facade.store.take("upstream", upstream_state)
     if flow is None:
         return _page("Sign-in expired", "<p>This sign-in has expired; start again from the application.</p>", 400)
+    if not _same_browser(request, flow):
+        log.warning("sign-in refused at the callback: not the browser that consented (client %s)", flow["client_id"])
+        return _refused("This sign-in was started in another browser: start again from the application.", 403)
     if "code" not in request.query:
+        error = request.query.get("error", "no code")[:60]
+        log.warning("sign-in at the upstream IdP failed for client %s: %r", flow["client_id"], error)
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="access_denied")
-    subject = await _upstream_subject(facade, request.query["code"], flow["verifier"])
-    if subject is None:
+    try:
+        subject = await _upstream_subject(facade, request.query["code"], _upstream_verifier(facade, upstream_state))
+    except UpstreamRefused as exc:
+        log.warning("sign-in at the upstream IdP failed for client %s: %s", flow["client_id"], exc)
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="server_error")
     code = secrets.token_urlsafe(32)
     grant = {key: flow[key] for key in ("client_id", "redirect_uri", "challenge", "scope", "resource")}
-    await facade.store.put("code", code, {**grant, "subject": subject}, CODE_TTL_S)
+    try:
+        await facade.store.put("code", code, {**grant, "subject": subject}, CODE_TTL_S)
+    except StoreFull:
+        return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="temporarily_unavailable")
     return _back(flow["redirect_uri"], facade.issuer, flow["state"], code=code)
 
 
-async def _upstream_subject(facade: Facade, code: str, verifier: str) -> str | None:
+async def _upstream_subject(facade: Facade, code: str, verifier: str) -> str:
     endpoint = facade.upstream.metadata.get("token_endpoint")
     if not isinstance(endpoint, str):
-        return None
+        raise UpstreamRefused("the IdP's metadata names no token endpoint")
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -299,16 +431,18 @@ async def _upstream_subject(facade: Facade, code: str, verifier: str) -> str | N
         form["client_secret"] = facade.settings.oauth_proxy_client_secret.read()
     try:
         async with facade.session.post(endpoint, data=form, ssl=facade.trust, allow_redirects=False) as response:
-            tokens = await response.json(content_type=None) if response.status == 200 else None
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-        return None
+            if response.status != 200:
+                raise UpstreamRefused(f"its token endpoint answered HTTP {response.status}")
+            tokens = await response.json(content_type=None)
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise UpstreamRefused(f"its token endpoint could not be used ({type(exc).__name__})") from None
     token = tokens.get("id_token") or tokens.get("access_token") if isinstance(tokens, dict) else None
     if not isinstance(token, str):
-        return None
+        raise UpstreamRefused("its token endpoint answered without a token")
     try:
         principal = await facade.upstream.verify(token)  # the upstream's signature, issuer, audience and expiry
-    except (InvalidToken, MissingScope):
-        return None
+    except (InvalidToken, MissingScope) as exc:
+        raise UpstreamRefused(f"its token is not valid here: {exc}") from None
     return principal.subject
 
 
@@ -330,14 +464,31 @@ async def token(request: web.Request) -> web.Response:
         resource = form.get("resource")
         if resource and resource != grant["resource"]:
             return _json_error("invalid_target", "the resource differs from the one authorized")
+        await _keep_registration(facade, grant["client_id"])
+        family = secrets.token_urlsafe(16)
+        refresh = f"{family}.{secrets.token_urlsafe(32)}"
+        grant = {key: grant[key] for key in ("client_id", "scope", "resource", "subject")}
+        try:
+            await facade.store.put("refresh", family, {**grant, "current": hashed(refresh)}, REFRESH_TTL_S)
+        except StoreFull:
+            return _json_error("temporarily_unavailable", "too many sign-ins are held: try again later", 503)
     elif grant_type == "refresh_token":
-        grant = await facade.store.take("refresh", str(form.get("refresh_token", "")))  # rotated: spent on use
-        if grant is None or form.get("client_id") != grant["client_id"]:
+        presented = str(form.get("refresh_token", ""))
+        family, _, _ = presented.partition(".")
+        refresh = f"{family}.{secrets.token_urlsafe(32)}"
+        # Rotated on every use; a spent token that comes back revokes its family, the newer token included.
+        found = await facade.store.rotate("refresh", family, hashed(presented), hashed(refresh), REFRESH_TTL_S)
+        if found is None:
+            if family:
+                log.warning("a refresh token was refused (unknown, expired, or spent: its family is revoked)")
             return _json_error("invalid_grant", "the refresh token is unknown, spent or another client's")
+        if form.get("client_id") != found["client_id"]:
+            await facade.store.take("refresh", family)
+            log.warning("a refresh token was presented by another client: its family is revoked")
+            return _json_error("invalid_grant", "the refresh token is unknown, spent or another client's")
+        grant = found
     else:
         return _json_error("unsupported_grant_type", "authorization_code or refresh_token")
-    refresh = secrets.token_urlsafe(32)
-    await facade.store.put("refresh", refresh, grant, REFRESH_TTL_S)
     lifetime = facade.settings.oauth_token_lifetime_s
     access = facade.signing.issue(
         issuer=facade.issuer,
@@ -355,6 +506,15 @@ async def token(request: web.Request) -> web.Response:
         "scope": grant["scope"],
     }
     return web.json_response(body, headers=_PRIVATE)
+
+
+async def _keep_registration(facade: Facade, client_id: str) -> None:
+    """A registration a code was redeemed for is in use: it now lasts CLIENT_TTL_S."""
+    if not client_id.startswith("mcp-"):
+        return
+    client = await facade.store.get("client", client_id)
+    if client is not None:  # a put over a present entry never refuses
+        await facade.store.put("client", client_id, client, CLIENT_TTL_S)
 
 
 def add_routes(app: web.Application) -> None:
