@@ -246,7 +246,9 @@ async def token(request: web.Request) -> web.Response:
 
 async def client_document(request: web.Request) -> web.Response:
     """Client ID metadata documents (CIMD) hosted here for tests: `documents[name]` served at its https URL."""
-    document = request.app[IDP].documents.get(request.match_info["name"])
+    idp = request.app[IDP]
+    idp.calls["documents"] = idp.calls.get("documents", 0) + 1
+    document = idp.documents.get(request.match_info["name"])
     return web.json_response(document) if document is not None else web.Response(status=404)
 
 

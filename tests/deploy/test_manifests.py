@@ -144,6 +144,8 @@ def test_production_runs_cluster_mode_with_a_hardened_redis_only_gateways_reach(
     assert container["securityContext"]["readOnlyRootFilesystem"] and container["securityContext"]["runAsNonRoot"]
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert "requirepass" not in " ".join(container["args"]) and "env" not in container  # password from a file only
+    # issue 29 row 2: short-lived keys are evicted first, refresh-token families and used clients last
+    assert container["args"][container["args"].index("--maxmemory-policy") + 1] == "volatile-ttl"
     policy = documents[("NetworkPolicy", "baw-gateway-redis")]["spec"]
     assert policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "gateway"}
     assert policy["egress"] == []

@@ -51,6 +51,8 @@ def gateway_env(gateway_env, simulator, simulator_tls, tmp_path, idp):
         # The simulator publishes the client documents of these tests on loopback; an operator names such hosts.
         "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS": "127.0.0.1",
         "GATEWAY_OAUTH_CIMD_TIMEOUT_S": "0.5",
+        # The attack tests (test_sign_in_under_attack.py) come from many addresses, named by X-Forwarded-For.
+        "GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",
     }
 
 
