@@ -4,7 +4,10 @@ The library answers most malformed messages itself; these it did not, and each b
 - nesting deep enough to exhaust the parser's recursion (RecursionError): a parse error, -32700;
 - an id that cannot be written back (a string with a lone surrogate): an invalid request, -32600;
 - a request method (tools/call ...) sent as a notification, without an id: JSON-RPC gives it no answer, and the
-  gateway gives it no effect either (the library ran the tool, for nobody).
+  gateway gives it no effect either (the library ran the tool, for nobody);
+- a method that cannot be written (a lone surrogate): an invalid request, -32600;
+- a batch (2025-03-26) of more than MAX_BATCH messages: an invalid request. A smaller one is admitted message by
+  message under the caller's rate limit (web/mcp.py), not as one request.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from aiohttp import web
 from gateway import exact_json
 
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+MAX_BATCH = 20
 
 
 def _writable(value: Any) -> bool:
@@ -28,7 +32,7 @@ def _writable(value: Any) -> bool:
     return True
 
 
-def _error(code: int, message: str) -> web.Response:
+def error(code: int, message: str) -> web.Response:
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
     return web.json_response(body, status=400)
 
@@ -57,27 +61,34 @@ def screen(raw: bytes) -> tuple[web.Response | None, Any]:
         try:
             message = json.loads(raw)
         except RecursionError:
-            return _error(PARSE_ERROR, "Parse error: the JSON is nested too deeply."), None
+            return error(PARSE_ERROR, "Parse error: the JSON is nested too deeply."), None
         except ValueError:
             return None, None  # not JSON at all: the library answers that itself
     return _refusal(message), message
 
 
 def _refusal(message: Any) -> web.Response | None:
-    if type(message) is dict and type(message.get("id")) is int:  # the usual request: nothing here refuses it
+    if type(message) is dict and type(message.get("id")) is int:  # the usual request: only its method is looked at
+        method = message.get("method")
+        if type(method) is str and not method.isascii() and not _writable(method):
+            return error(INVALID_REQUEST, "Invalid request: the method must be a well-formed string.")
         return None
     messages = message if isinstance(message, list) else [message]
+    if len(messages) > MAX_BATCH:
+        return error(INVALID_REQUEST, f"Invalid request: a batch holds at most {MAX_BATCH} messages.")
     ignored = 0
     for item in messages:
         if not isinstance(item, dict):
             continue
         if not _writable(item.get("id")):
-            return _error(INVALID_REQUEST, "Invalid request: the id must be a number or a well-formed string.")
+            return error(INVALID_REQUEST, "Invalid request: the id must be a number or a well-formed string.")
         method = item.get("method")
+        if not _writable(method):
+            return error(INVALID_REQUEST, "Invalid request: the method must be a well-formed string.")
         if "id" not in item and isinstance(method, str) and not method.startswith("notifications/"):
             ignored += 1
     if not ignored:
         return None
     if ignored == len(messages):
         return web.Response(status=202)  # notifications are accepted and get no answer; these get no effect either
-    return _error(INVALID_REQUEST, "Invalid request: a batch holds a request method sent as a notification.")
+    return error(INVALID_REQUEST, "Invalid request: a batch holds a request method sent as a notification.")

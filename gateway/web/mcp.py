@@ -10,6 +10,7 @@ stateless tools/call, the gateway answers itself (web/mcp_direct.py says why), t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,8 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway import __version__, tracing
 from gateway.config import Settings
-from gateway.context import bound
-from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE
+from gateway.context import bound, caller_var
+from gateway.errors import RateLimited
+from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE, RATE_LIMITER
 from gateway.service import ProcessService
 from gateway.shared.sessions import SessionTable
 from gateway.web import jsonrpc
@@ -123,6 +125,24 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
     return registry
 
 
+# The headers the MCP library reads: each must be printable ASCII (bytes that are not text were a 500).
+_MCP_HEADERS = ("MCP-Protocol-Version", "Mcp-Session-Id", "Mcp-Method", "Mcp-Name", "Last-Event-ID", "Origin")
+
+
+def _text(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+async def _admit_batch(request: web.Request, more: int) -> None:
+    """A batch (2025-03-26) is as many requests as it holds messages: the caller middleware took one token, the
+    rest are taken here (a batch of 500 tools/call made 500 BAW calls for one token)."""
+    limiter, caller = request.app[RATE_LIMITER], caller_var.get()
+    waits = await asyncio.gather(*(limiter.retry_after(caller) for _ in range(more)))
+    wait = max((wait for wait in waits if wait is not None), default=None)
+    if wait is not None:
+        raise RateLimited(f"Too many requests from this caller (a batch counts each message): retry in {wait} s.", retry_after=wait)
+
+
 def add_routes(app: web.Application, settings: Settings) -> None:
     """POST only: the gateway never sends server-initiated messages (its tools never change, it asks nothing of
     the client), so `GET /mcp` is 405 as the transport allows, rather than an idle stream per client."""
@@ -140,10 +160,14 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         return await (direct.answer(request, call) if call is not None else endpoint.handle(request))
 
     async def mcp(request: web.Request) -> web.StreamResponse:
+        if not all(_text(request.headers.get(name, "")) for name in _MCP_HEADERS):
+            return jsonrpc.error(jsonrpc.INVALID_REQUEST, "Invalid request: an MCP header holds bytes that are not text.")
         raw = await request.read() if request.content_type == "application/json" else b""
         refusal, message = jsonrpc.screen(raw) if raw else (None, None)
         if refusal is not None:
             return refusal
+        if type(message) is list and len(message) > 1:
+            await _admit_batch(request, len(message) - 1)
         if tracing.active() and raw:
             context = jsonrpc.trace_context(message) or {}
             context.setdefault("mcp.protocol.version", request.headers.get("MCP-Protocol-Version", ""))

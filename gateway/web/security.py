@@ -30,6 +30,7 @@ from gateway.web.errors import Handler
 from gateway.web.forwarded import client_address
 
 log = logging.getLogger(__name__)
+MAX_CREDENTIAL = 8192  # an access token of many claims is a few KB; nothing longer is read
 
 
 @web.middleware
@@ -66,7 +67,9 @@ async def _admitted(request: web.Request, address_caller: str) -> str:
         return address_caller
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     token = presented.strip() if scheme.lower() == "bearer" else ""
-    known = keys.caller(token) if token and keys.enabled else None
+    # Bytes that are not text (aiohttp keeps them as surrogates) are never a key or a token: refused below, before
+    # any comparison or signature check, and counted as a failed authentication (they were a 500 every time).
+    known = keys.caller(token) if token and keys.enabled and _well_formed(token) else None
     if known is not None:
         _admit(await failures.look_then_take(address_caller, limit, known), failures)
         return known
@@ -79,6 +82,10 @@ async def _admitted(request: web.Request, address_caller: str) -> str:
         raise
     _admit(await _refusal(limit, caller), failures)
     return caller
+
+
+def _well_formed(token: str) -> bool:
+    return len(token) <= MAX_CREDENTIAL and token.isascii() and token.isprintable()
 
 
 async def _refusal(limiter: Limiter, caller: str, *, take: bool = True) -> tuple[Limiter, int] | None:
@@ -116,6 +123,8 @@ def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None
 async def _authenticate(request: web.Request, token: str) -> str:
     """The signed-in user an access token names (a valid bearer key never gets here)."""
     settings, issuer = request.app[SETTINGS], request.app.get(OAUTH_ISSUER)
+    if token and not _well_formed(token):
+        raise Unauthorized("The bearer credential is malformed: send `Authorization: Bearer <key or token>`.")
     if issuer is None:
         raise Unauthorized("A valid bearer key is required: send `Authorization: Bearer <key>`.")
     if not token:
