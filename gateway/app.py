@@ -310,6 +310,7 @@ async def process_service(app: web.Application) -> AsyncIterator[None]:
                 failure_rate=settings.breaker_failure_rate,
                 slow_call_s=settings.breaker_slow_call_s,
                 min_subjects=settings.breaker_min_ids,
+                min_callers=settings.breaker_min_callers,
                 cooldown_s=settings.breaker_cooldown_s,
             ),
             clock=app[CLOCK],

@@ -115,6 +115,7 @@ class Settings:
     breaker_min_calls: int = 20
     breaker_failure_rate: float = 0.5
     breaker_min_ids: int = 3
+    breaker_min_callers: int = 2
     breaker_slow_call_s: float = 5.0
     breaker_cooldown_s: float = 15.0
     max_baw_response_bytes: int = 2 * 1024 * 1024
@@ -198,6 +199,7 @@ _ENV_NAMES = {
     "breaker_min_calls": "GATEWAY_BREAKER_MIN_CALLS",
     "breaker_failure_rate": "GATEWAY_BREAKER_FAILURE_RATE",
     "breaker_min_ids": "GATEWAY_BREAKER_MIN_IDS",
+    "breaker_min_callers": "GATEWAY_BREAKER_MIN_CALLERS",
     "breaker_slow_call_s": "GATEWAY_BREAKER_SLOW_CALL_S",
     "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
     "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
@@ -565,6 +567,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_min_calls=r.parsed("GATEWAY_BREAKER_MIN_CALLS", 20, _positive(int), "a whole number > 0"),
         breaker_failure_rate=r.parsed("GATEWAY_BREAKER_FAILURE_RATE", 0.5, _fraction, "a fraction in (0, 1]"),
         breaker_min_ids=r.parsed("GATEWAY_BREAKER_MIN_IDS", 3, _positive(int), "a whole number > 0"),
+        breaker_min_callers=r.parsed("GATEWAY_BREAKER_MIN_CALLERS", 2, _positive(int), "a whole number > 0"),
         breaker_slow_call_s=r.parsed("GATEWAY_BREAKER_SLOW_CALL_S", 5.0, _positive(float), "seconds > 0"),
         breaker_cooldown_s=r.parsed("GATEWAY_BREAKER_COOLDOWN_S", 15.0, _positive(float), "seconds > 0"),
         max_baw_response_bytes=r.parsed(

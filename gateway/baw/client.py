@@ -166,13 +166,13 @@ class BawClient:
             else:
                 body = await self._with_retries(method, operation, url, params, subject)
         except GatewayError as exc:
-            self._health.record_error(subject, exc, time.monotonic() - started)
+            self._health.record_error(subject, exc, time.monotonic() - started, caller_var.get())
             self._failures.remember(key, exc)
             raise
         except BaseException:
             self._health.abandon()
             raise
-        self._health.record(subject, failed=False, seconds=time.monotonic() - started)
+        self._health.record(subject, failed=False, seconds=time.monotonic() - started, caller=caller_var.get())
         return body
 
     async def _traced(self, method: str, operation: str, url: URL, params: dict[str, str], subject: str) -> Any:

@@ -2,7 +2,8 @@
 
 - `BawHealth`, the circuit breaker, judges BAW as a whole: it opens on a failure (or slow-call) *rate* over a
   sliding window, only with enough calls and only when the failures are spread over several distinct subjects
-  (resilience4j's model plus the distinct-subject rule). One lookup is one outcome, whatever its retries.
+  asked by several distinct callers (resilience4j's model plus the distinct-subject and distinct-caller rules:
+  one caller's broken ids never open it for everyone). One lookup is one outcome, whatever its retries.
 - `FailureMemory` remembers, briefly, a failure that belongs to one subject (its 500, malformed answer or
   timeout) and answers it again, so a broken instance costs BAW one call per TTL and nobody else anything.
 - `FairSlots` caps the calls in flight to BAW and gives each caller a bounded share of them, so one caller's
@@ -56,13 +57,14 @@ class BreakerPolicy:
     slow_call_s: float = 5.0
     slow_rate: float = 0.8
     min_subjects: int = 3
+    min_callers: int = 2
     cooldown_s: float = 15.0
 
 
-# (at, subject, failed, slow): a plain tuple of plain values, which the garbage collector stops tracking (a
+# (at, subject, caller, failed, slow): a plain tuple of plain values, which the garbage collector stops tracking (a
 # NamedTuple or dataclass stays tracked). The window holds up to 10,000, as many objects for every full collection
 # to scan as a cache of 10,000 answers.
-_Outcome = tuple[float, str, bool, bool]
+_Outcome = tuple[float, str, str, bool, bool]
 
 
 class BawHealth:
@@ -83,6 +85,8 @@ class BawHealth:
         # _MAX_OUTCOMES outcomes (the scan was 30 % of the CPU of an uncached lookup under load).
         self._failed: Counter[str] = Counter()  # failed outcomes in the window, by subject
         self._slow: Counter[str] = Counter()
+        self._failed_callers: Counter[str] = Counter()  # and by caller
+        self._slow_callers: Counter[str] = Counter()
         self._failed_total = self._slow_total = 0
         self.__opened_at: float | None = None
         self._probing = False
@@ -113,7 +117,7 @@ class BawHealth:
             )
         self._probing = True  # this call is the probe; the others keep failing fast until it returns
 
-    def record(self, subject: str, *, failed: bool, seconds: float) -> None:
+    def record(self, subject: str, *, failed: bool, seconds: float, caller: str = "-") -> None:
         now = self._clock()
         if self._probing:
             self._probing = False
@@ -126,35 +130,42 @@ class BawHealth:
         if len(self._outcomes) >= self._MAX_OUTCOMES:
             self._drop_oldest()
         slow = seconds >= self._policy.slow_call_s
-        self._outcomes.append((now, subject, failed, slow))
+        self._outcomes.append((now, subject, caller, failed, slow))
         if failed:
             self._failed[subject] += 1
+            self._failed_callers[caller] += 1
             self._failed_total += 1
         if slow:
             self._slow[subject] += 1
+            self._slow_callers[caller] += 1
             self._slow_total += 1
         if self._opened_at is None and self._tripped(now):
             self._opened_at = now
 
-    def record_error(self, subject: str, error: GatewayError, seconds: float) -> None:
+    def record_error(self, subject: str, error: GatewayError, seconds: float, caller: str = "-") -> None:
         """BAW failing (5xx, unusable answers, timeouts, unreachable) counts against it; a 4xx answer shows BAW
         is up; an error raised before BAW was asked decides nothing."""
         if says_nothing_about_baw(error):
             self.abandon()
         else:
-            self.record(subject, failed=error.status >= 502, seconds=seconds)
+            self.record(subject, failed=error.status >= 502, seconds=seconds, caller=caller)
 
     def abandon(self) -> None:
         """The call was cancelled (the caller went away) or never reached BAW: it decided nothing."""
         self._probing = False
 
     def _drop_oldest(self) -> None:
-        _, subject, failed, slow = self._outcomes.popleft()
-        for happened, by_subject in ((failed, self._failed), (slow, self._slow)):
+        _, subject, caller, failed, slow = self._outcomes.popleft()
+        for happened, tally, key in (
+            (failed, self._failed, subject),
+            (slow, self._slow, subject),
+            (failed, self._failed_callers, caller),
+            (slow, self._slow_callers, caller),
+        ):
             if happened:
-                by_subject[subject] -= 1
-                if not by_subject[subject]:
-                    del by_subject[subject]
+                tally[key] -= 1
+                if not tally[key]:
+                    del tally[key]
         self._failed_total -= failed
         self._slow_total -= slow
 
@@ -162,6 +173,8 @@ class BawHealth:
         self._outcomes.clear()
         self._failed.clear()
         self._slow.clear()
+        self._failed_callers.clear()
+        self._slow_callers.clear()
         self._failed_total = self._slow_total = 0
 
     def _tripped(self, now: float) -> bool:
@@ -172,11 +185,16 @@ class BawHealth:
         calls = len(outcomes)
         if calls < policy.min_calls:
             return False
-        for bad, subjects, rate in (
-            (self._failed_total, self._failed, policy.failure_rate),
-            (self._slow_total, self._slow, policy.slow_rate),
+        for bad, subjects, callers, rate in (
+            (self._failed_total, self._failed, self._failed_callers, policy.failure_rate),
+            (self._slow_total, self._slow, self._slow_callers, policy.slow_rate),
         ):
-            if bad and bad >= rate * calls and len(subjects) >= policy.min_subjects:
+            if (
+                bad
+                and bad >= rate * calls
+                and len(subjects) >= policy.min_subjects
+                and len(callers) >= policy.min_callers
+            ):
                 return True
         return False
 

@@ -40,6 +40,10 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 RENEWALS_AT_ONCE = 8
 SWEEP_EVERY_S = 5.0
+# A user whose exchange failed is not tried again before 1 s, doubling to a minute (jittered): an IdP outage for
+# one user costs the IdP a few calls a minute, not one per request.
+USER_BACKOFF_BASE_S = 1.0
+USER_BACKOFF_CAP_S = 60.0
 _BODY_LIMIT = 64 * 1024
 
 
@@ -155,6 +159,9 @@ class UserCredential:
         self._table, self.identity, self.subject = table, identity, subject
         self.token: Token | None = None
         self.failure: GatewayError | None = None
+        self.failures = 0  # in a row: the backoff doubles with each
+        self.failed_with = ""  # the sign-in the last failure was for (a new one is tried at once)
+        self.retry_at = 0.0
         self.renewal: asyncio.Task[None] | None = None
         self.last_used = table.clock()
 
@@ -167,12 +174,27 @@ class UserCredential:
         return self._table.usable(self.token)
 
     async def authorization(self) -> str:
+        """The user's BAW credential. A failure to get one is the sign-in service's, not BAW's: it is raised as
+        NoCredential (which the breaker ignores), and the exchange is not tried again for this user before its
+        backoff has passed, unless the user brings a new sign-in."""
         self.last_used = self._table.clock()
-        if not self._table.usable(self.token):
+        if not self._table.usable(self.token) and not self._backing_off():
             await self._table.renew(self)
         if self.token is None or not self._table.usable(self.token):
-            raise self.failure.detached() if self.failure else NoCredential("No BAW credential for you yet.")
+            if self.failure is None:
+                raise NoCredential("No BAW credential for you yet.")
+            failure = self.failure.detached()
+            if isinstance(failure, (NoCredential, SignInAgain)):
+                raise failure
+            raise NoCredential(failure.message, retry_after=failure.retry_after, detail=failure.detail)
         return self.token.authorization
+
+    def _backing_off(self) -> bool:
+        return (
+            self.failure is not None
+            and self.failed_with == self.subject.token
+            and self._table.clock() < self.retry_at
+        )
 
     def reject(self, authorization: str) -> None:
         if self.token is not None and self.token.authorization == authorization:
@@ -224,11 +246,16 @@ class UserCredentials:
 
     async def _fetch(self, credential: UserCredential) -> None:
         async with self._renewals:
+            subject = credential.subject
             try:
-                credential.token = await self._source.fetch(credential.subject)
-                credential.failure = None
+                credential.token = await self._source.fetch(subject)
+                credential.failure, credential.failures = None, 0
             except GatewayError as exc:
                 credential.failure = exc.detached()
+                credential.failures += 1
+                credential.failed_with = subject.token
+                backoff = min(USER_BACKOFF_CAP_S, USER_BACKOFF_BASE_S * 2 ** (credential.failures - 1))
+                credential.retry_at = self.clock() + backoff * (0.5 + 0.5 * random.random())
                 log.warning("BAW credential for a user not renewed: %s", exc.for_log)
 
     async def run(self) -> None:

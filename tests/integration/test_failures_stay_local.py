@@ -46,7 +46,7 @@ async def test_broken_ids_dripping_in_never_refuse_healthy_lookups(gateway, simu
         while time.monotonic() < stop:
             answers.append(await _status(gateway, HEALTHY[n % len(HEALTHY)]))
             n += 1
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
         return answers
 
     _, healthy = await asyncio.gather(drip(), normal_user())
@@ -85,3 +85,35 @@ async def test_one_callers_slow_ids_cannot_starve_another_caller(two_callers, si
     assert refused.count(504) == 8  # the greedy caller's fair share reached BAW and timed out ...
     assert refused.count(429) == 24  # ... the rest was its own excess, refused quickly
     assert [await _status(two_callers, piid, polite) for piid in HEALTHY] == [200] * len(HEALTHY)  # still closed
+
+
+MIN_CALLERS: dict[str, str] = {}  # the shipped default (2); {"GATEWAY_BREAKER_MIN_CALLERS": "1"} was the old rule
+
+
+async def test_one_callers_broken_ids_never_open_the_breaker_for_another(aiohttp_client, gateway_env, simulator) -> None:
+    """Issue 29 row 9: one key asking three broken ids (one answering 503) over and over opened the breaker, and
+    another key's healthy lookups were refused 281 times in 393. The breaker wants failures from several callers."""
+    env = {**gateway_env, "GATEWAY_API_KEYS": "key-broken-0123456789,key-healthy-0123456789", **MIN_CALLERS}
+    client = await aiohttp_client(create_app(load_settings(env)))
+    ids = {"5002": "500", "5003": "503", "5006": "503", "5008": "503", "5009": "503"}
+    simulator.state.faults.broken = ids
+    broken, healthy = ({"Authorization": f"Bearer key-{name}-0123456789"} for name in ("broken", "healthy"))
+    stop = time.monotonic() + 3
+
+    async def drip() -> list[int]:
+        answers = []
+        while time.monotonic() < stop:
+            answers += await asyncio.gather(*(_status(client, piid, broken) for piid in ids))
+        return answers
+
+    async def other_key() -> list[int]:
+        answers, n = [], 0
+        while time.monotonic() < stop:
+            answers.append(await _status(client, HEALTHY[n % len(HEALTHY)], healthy))
+            n += 1
+            await asyncio.sleep(0.2)
+        return answers
+
+    bad, good = await asyncio.gather(drip(), other_key())
+    assert len(bad) >= 18 and 503 in bad  # the broken ids failed, again and again
+    assert len(good) > 10 and set(good) == {200}

@@ -25,6 +25,7 @@ def gateway_env(gateway_env: dict[str, str]) -> dict[str, str]:
         "BAW_TIMEOUT_S": "1",
         "GATEWAY_BREAKER_MIN_CALLS": "3",
         "GATEWAY_BREAKER_MIN_IDS": "3",
+        "GATEWAY_BREAKER_MIN_CALLERS": "1",  # one caller here (an open gateway); the rule has tests of its own
         "GATEWAY_BREAKER_COOLDOWN_S": "15",
         "GATEWAY_CACHE_FAILURE_TTL_S": "0",
     }

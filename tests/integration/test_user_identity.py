@@ -179,3 +179,21 @@ async def test_ibm_im_users_get_their_zen_token(aiohttp_client, gateway_env, sim
     alice, bob = _token(idp, simulator, "alice"), _token(idp, simulator, "bob")
     assert (await _status(gateway, alice, LOAN), await _status(gateway, bob, LOAN)) == (200, 403)
     assert simulator.state.calls["zen"] == 2
+
+
+async def test_one_users_failing_exchange_backs_off_and_never_opens_the_breaker(
+    aiohttp_client, gateway_env, simulator, idp
+) -> None:
+    """Issue 29 row 8: the IdP failing for one new user opened the BAW breaker for every user with a valid
+    credential (alice 503 "BAW is failing" for 15 s), and the failing user's exchange was called 19 times."""
+    env = {**gateway_env, "GATEWAY_CACHE_TTL_S": "0", "GATEWAY_BREAKER_MIN_CALLS": "5"}
+    gateway = await aiohttp_client(create_app(load_settings(env)))
+    alice, bob = _token(idp, simulator, "alice"), _token(idp, simulator, "bob")
+    assert await _status(gateway, alice, LOAN) == 200  # her credential is held
+    exchanges = simulator.state.calls["token"]
+    simulator.state.faults.token_down = True  # the exchange now fails, for bob's first sign-in
+    for piid in ("1800", "1801", "1802", "1803", "1804") * 6:
+        answer = await gateway.get(f"/baw/process-status?process_id={piid}", headers={"Authorization": f"Bearer {bob}"})
+        assert answer.status == 503 and "BAW is failing" not in (await answer.json())["error"]["message"]
+        assert await _status(gateway, alice, LOAN) == 200  # alice is served throughout
+    assert simulator.state.calls["token"] - exchanges <= 2  # backed off: not one exchange per request

@@ -24,7 +24,10 @@ from gateway.errors import (
 )
 from tests.clock import ManualClock
 
-POLICY = BreakerPolicy(window_s=30, min_calls=10, failure_rate=0.5, slow_call_s=5, min_subjects=3, cooldown_s=15)
+# One caller (the tests' "-") may open it here; the distinct-caller rule has tests of its own.
+POLICY = BreakerPolicy(
+    window_s=30, min_calls=10, failure_rate=0.5, slow_call_s=5, min_subjects=3, min_callers=1, cooldown_s=15
+)
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
@@ -66,6 +69,22 @@ def test_a_failure_rate_over_distinct_ids_opens_it_and_fewer_calls_than_the_mini
     with pytest.raises(BawUnavailable, match="many different requests") as caught:
         health.before_call()
     assert caught.value.retry_after == 15
+
+
+def test_one_callers_broken_ids_never_open_it_for_everyone() -> None:
+    """Issue 29 row 9: one key asking three broken ids (one of them answering 503) opened the breaker, and another
+    key's healthy lookups were refused. Failures must come from MIN_CALLERS distinct callers."""
+    health = BawHealth(BreakerPolicy(window_s=30, min_calls=10, min_subjects=3, min_callers=2), clock=ManualClock())
+    for n in range(60):
+        health.before_call()
+        health.record(f"process instance {n % 3}", failed=True, seconds=0.01, caller="key:broken")
+        if n % 4 == 0:
+            health.before_call()
+            health.record("process instance 23972", failed=False, seconds=0.01, caller="key:healthy")
+    assert not health.is_open
+    health.before_call()  # BAW failing for a second caller too: now it is BAW
+    health.record("process instance 23972", failed=True, seconds=0.01, caller="key:healthy")
+    assert health.is_open
 
 
 def test_a_low_failure_rate_keeps_it_closed() -> None:
