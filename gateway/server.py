@@ -3,8 +3,9 @@
 - Idle and half-sent connections are closed after GATEWAY_KEEPALIVE_TIMEOUT_S (aiohttp arms that timer when a
   connection opens, so a client that never completes its headers is closed too); bodies and whole requests have
   their own deadlines (web/limits.py).
-- Past GATEWAY_MAX_CONNECTIONS a new connection gets a canned JSON 503 and is closed at once: load is shed with
-  a clean refusal long before the process meets its open-file limit (where accept() fails and logs storms).
+- At GATEWAY_MAX_CONNECTIONS a new connection takes the place of the oldest idle one (kept alive, or never used);
+  when none is idle it gets a canned JSON 503 and is closed at once: load is shed with a clean refusal long
+  before the process meets its open-file limit (where accept() fails and logs storms).
 - SIGTERM: readiness turns 503 at once, answers carry `Connection: close`, requests are still served for
   GATEWAY_DRAIN_S; then the listener closes and in-flight requests get GATEWAY_SHUTDOWN_TIMEOUT_S; whatever is
   left is cancelled within CANCEL_GRACE_S. The whole is bounded by drain + shutdown + 2 × grace, which the
@@ -21,7 +22,7 @@ import os
 import resource
 import signal
 import ssl
-from typing import Callable
+from typing import Callable, Iterable
 
 from aiohttp import web
 
@@ -85,7 +86,7 @@ class CappedSite(web.BaseSite):
     def protocol(self) -> asyncio.Protocol:
         server = self._runner.server
         assert server is not None  # (the listener serves only once the site has started)
-        if len(server.connections) >= self._max_connections:
+        if len(server.connections) >= self._max_connections and not _close_an_idle_one(server.connections):
             if self._on_refused is not None:
                 self._on_refused()
             return _Refusal()
@@ -94,6 +95,18 @@ class CappedSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         await self._server.start_serving()
+
+
+def _close_an_idle_one(connections: Iterable[asyncio.Protocol]) -> bool:
+    """At the cap, the oldest connection waiting for a request (kept alive after one, or opened and never used)
+    makes room for the new one: idle sockets held the cap, and /livez answered 503 for a minute. aiohttp has no
+    public word for "idle": a handler waiting for its next message, with no request in progress, is."""
+    for connection in connections:  # in the order they were opened
+        waiter = getattr(connection, "_waiter", None)
+        if waiter is not None and not waiter.done() and not getattr(connection, "_request_in_progress", True):
+            connection.force_close()  # type: ignore[attr-defined]
+            return True
+    return False
 
 
 def connection_cap(wanted: int) -> int:

@@ -54,9 +54,15 @@ async def test_a_connection_that_never_completes_its_headers_is_closed(gateway_p
     assert "ERROR" not in log.read_text()
 
 
+_SLOW_BODY = b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+
+
 async def test_past_the_connection_cap_new_connections_get_a_clean_503(gateway_process) -> None:
     _, base, log = await gateway_process(GATEWAY_MAX_CONNECTIONS="5")
     idle = [await asyncio.open_connection("127.0.0.1", _port(base)) for _ in range(5)]
+    for _, busy in idle:  # each one a request under way (its body still arriving): none of them is idle
+        busy.write(_SLOW_BODY)
+        await busy.drain()
     await asyncio.sleep(0.2)
     reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
     refusal = await _read_all(reader, 5)
@@ -75,6 +81,28 @@ async def test_past_the_connection_cap_new_connections_get_a_clean_503(gateway_p
             # counted, though the refusal never reached the application: the operator's only trace of it
             assert "gateway_connections_refused_total 1.0" in (await response.text()).splitlines()
     assert "ERROR" not in log.read_text() and "Traceback" not in log.read_text()
+
+
+async def test_at_the_cap_an_idle_connection_makes_room_for_a_new_one(gateway_process) -> None:
+    """Issue 29 row 10: 1,000 idle keep-alive sockets held the connection cap, and /livez answered 503 for a
+    minute. At the cap the oldest idle connection is closed for the new one; busy ones are never touched."""
+    _, base, log = await gateway_process(GATEWAY_MAX_CONNECTIONS="5")
+    connections = [await asyncio.open_connection("127.0.0.1", _port(base)) for _ in range(5)]
+    for reader, writer in connections[:3]:  # kept alive after one request each
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _read_answer(reader, 5)
+    for _, writer in connections[3:]:  # busy: a body under way
+        writer.write(_SLOW_BODY)
+        await writer.drain()
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):
+            async with http.get(f"{base}/livez", headers={"Connection": "close"}) as response:
+                assert response.status == 200
+    assert await _read_all(connections[0][0], 5) == b""  # the oldest idle one was closed for the first
+    for _, writer in connections:
+        writer.close()
+    assert "ERROR" not in log.read_text()
 
 
 async def test_a_body_that_does_not_arrive_in_time_is_408_and_a_hang_up_is_no_5xx(gateway_process) -> None:
