@@ -191,9 +191,7 @@ class UserCredential:
 
     def _backing_off(self) -> bool:
         return (
-            self.failure is not None
-            and self.failed_with == self.subject.token
-            and self._table.clock() < self.retry_at
+            self.failure is not None and self.failed_with == self.subject.token and self._table.clock() < self.retry_at
         )
 
     def reject(self, authorization: str) -> None:

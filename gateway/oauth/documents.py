@@ -81,7 +81,9 @@ class PublicResolver(AbstractResolver):
         self._resolver = DefaultResolver()
         self._private_hosts = private_hosts
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         answers = await self._resolver.resolve(host, port, family)
         if host.lower() in self._private_hosts:
             return answers

@@ -140,7 +140,9 @@ async def _admit_batch(request: web.Request, more: int) -> None:
     waits = await asyncio.gather(*(limiter.retry_after(caller) for _ in range(more)))
     wait = max((wait for wait in waits if wait is not None), default=None)
     if wait is not None:
-        raise RateLimited(f"Too many requests from this caller (a batch counts each message): retry in {wait} s.", retry_after=wait)
+        raise RateLimited(
+            f"Too many requests from this caller (a batch counts each message): retry in {wait} s.", retry_after=wait
+        )
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:
@@ -161,7 +163,9 @@ def add_routes(app: web.Application, settings: Settings) -> None:
 
     async def mcp(request: web.Request) -> web.StreamResponse:
         if not all(_text(request.headers.get(name, "")) for name in _MCP_HEADERS):
-            return jsonrpc.error(jsonrpc.INVALID_REQUEST, "Invalid request: an MCP header holds bytes that are not text.")
+            return jsonrpc.error(
+                jsonrpc.INVALID_REQUEST, "Invalid request: an MCP header holds bytes that are not text."
+            )
         raw = await request.read() if request.content_type == "application/json" else b""
         refusal, message = jsonrpc.screen(raw) if raw else (None, None)
         if refusal is not None:

@@ -90,7 +90,9 @@ async def test_one_callers_slow_ids_cannot_starve_another_caller(two_callers, si
 MIN_CALLERS: dict[str, str] = {}  # the shipped default (2); {"GATEWAY_BREAKER_MIN_CALLERS": "1"} was the old rule
 
 
-async def test_one_callers_broken_ids_never_open_the_breaker_for_another(aiohttp_client, gateway_env, simulator) -> None:
+async def test_one_callers_broken_ids_never_open_the_breaker_for_another(
+    aiohttp_client, gateway_env, simulator
+) -> None:
     """Issue 29 row 9: one key asking three broken ids (one answering 503) over and over opened the breaker, and
     another key's healthy lookups were refused 281 times in 393. The breaker wants failures from several callers."""
     env = {**gateway_env, "GATEWAY_API_KEYS": "key-broken-0123456789,key-healthy-0123456789", **MIN_CALLERS}

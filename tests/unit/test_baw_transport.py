@@ -120,7 +120,9 @@ async def test_a_declared_length_past_the_limit_is_refused_unread(baw, answers) 
 
 async def test_a_lookup_is_one_outcome_for_the_breaker_whatever_its_retries(baw, answers, monkeypatch) -> None:
     told: list[tuple[str, bool]] = []
-    monkeypatch.setattr(baw.health, "record", lambda subject, *, failed, seconds, caller="-": told.append((subject, failed)))
+    monkeypatch.setattr(
+        baw.health, "record", lambda subject, *, failed, seconds, caller="-": told.append((subject, failed))
+    )
     answers["7"] = (502, b"{}", {})
     with pytest.raises(BawError):
         await baw.process_details("7")

@@ -19,20 +19,16 @@ from gateway.config import load_settings
 from gateway.keys import FACADE
 from gateway.oauth.documents import KEPT_MAX
 from gateway.web.facade import BROWSER_COOKIE, DOCUMENT_LIMITS, REGISTRATION_LIMITS
-from tests.integration.test_oauth_facade import (  # noqa: F401 - the façade's fixtures, shared
+from tests.integration.facade.signin import (
     CHALLENGE,
     PORT,
     PUBLIC,
     REDIRECT,
-    _authorize_url,
-    _code,
-    _redeem,
-    _register,
-    _trust,
-    clock,
-    gateway,
-    gateway_env,
-    idp,
+    authorize_url,
+    redeem,
+    register,
+    signed_in_code,
+    trust,
 )
 
 
@@ -46,7 +42,7 @@ def _flow_id(page: str) -> str:
 
 async def _consent_page(gateway, client_id: str) -> tuple[str, str]:
     """The attacker's own authorize: (flow id, the cookie its browser was given)."""
-    answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE)))
+    answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE)))
     assert answer.status == 200
     return _flow_id(await answer.text()), answer.cookies[BROWSER_COOKIE].value
 
@@ -62,7 +58,7 @@ async def test_a_consent_posted_from_another_browser_sends_no_code_anywhere(gate
     )
     client_id = (await answer.json())["client_id"]
     page = await gateway.get(
-        _path(_authorize_url(client_id, CHALLENGE, redirect_uri="https://attacker.example/cb")),
+        _path(authorize_url(client_id, CHALLENGE, redirect_uri="https://attacker.example/cb")),
     )
     assert "attacker.example" in await page.text()  # the host the code would go to is shown
     flow = _flow_id(await page.text())
@@ -80,7 +76,7 @@ async def test_a_consent_posted_from_another_browser_sends_no_code_anywhere(gate
 
 
 async def test_a_cross_site_post_is_refused_even_with_the_cookie(gateway) -> None:
-    client_id = await _register(gateway)
+    client_id = await register(gateway)
     flow, browser = await _consent_page(gateway, client_id)
     for headers in ({"Origin": "https://attacker.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
         answer = await gateway.post(
@@ -93,7 +89,7 @@ async def test_a_cross_site_post_is_refused_even_with_the_cookie(gateway) -> Non
 
 
 async def test_the_browser_that_saw_the_page_consents(gateway) -> None:
-    client_id = await _register(gateway)
+    client_id = await register(gateway)
     flow, browser = await _consent_page(gateway, client_id)
     answer = await gateway.post(
         "/oauth/consent",
@@ -128,7 +124,7 @@ async def test_client_documents_are_never_fetched_from_private_addresses(
         f"https://10.0.0.1:{port}/bpm/rest",
         f"https://169.254.169.254:{port}/latest/meta-data",
     ):
-        answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE)))
+        answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE)))
         assert answer.status == 400 and "not known" in await answer.text()
     assert idp.calls.get("documents", 0) == 0
 
@@ -144,7 +140,7 @@ async def test_every_failed_document_fetch_answers_after_the_same_time(
         "https://127.0.0.1:1/x",  # closed
     ):
         started = time.monotonic()
-        answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE)))
+        answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE)))
         assert answer.status == 400
         assert time.monotonic() - started >= 0.5
 
@@ -155,7 +151,7 @@ async def test_document_fetches_are_bounded_per_address_and_in_total(gateway, si
     root = simulator.root
 
     async def authorize(index: int, address: str) -> int:
-        url = _authorize_url(f"{root}/_simulator/clients/flood-{index}", CHALLENGE)
+        url = authorize_url(f"{root}/_simulator/clients/flood-{index}", CHALLENGE)
         answer = await gateway.get(_path(url), headers={"X-Forwarded-For": address})
         return answer.status
 
@@ -179,7 +175,7 @@ async def test_documents_must_be_small_and_name_acceptable_redirect_uris(gateway
         client_id = f"{root}/_simulator/clients/{name}"
         idp.documents[name] = {"client_id": client_id, **document}
         uri = document["redirect_uris"][0]
-        answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE, redirect_uri=uri)))
+        answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE, redirect_uri=uri)))
         assert answer.status == 400 and "Location" not in answer.headers, name
     assert len(gateway.server.app[FACADE].documents._kept) == 0  # nothing kept of a refused document
     assert KEPT_MAX <= 1_000  # and what is kept is bounded (5 KB each)
@@ -203,23 +199,25 @@ async def test_registrations_are_bounded_per_address_and_in_total(gateway) -> No
 
 
 async def test_a_registration_no_code_was_redeemed_for_expires_within_the_hour(gateway, simulator_tls, clock) -> None:
-    unused = await _register(gateway)
-    used, code = await _code(gateway, simulator_tls)
-    assert (await _redeem(gateway, used, code))[0] == 200
+    unused = await register(gateway)
+    used, code = await signed_in_code(gateway, simulator_tls)
+    assert (await redeem(gateway, used, code))[0] == 200
     clock.now += 3601
     for client_id, known in ((unused, False), (used, True)):
-        answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE)))
+        answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE)))
         assert (answer.status == 200) is known, client_id
 
 
 async def test_a_flood_of_sign_ins_never_pushes_out_one_under_way(gateway, simulator_tls) -> None:
     """20,500 authorize calls evicted a pending sign-in. The flood is now refused (429) long before the table
     fills, and a full table refuses new sign-ins rather than dropping old ones (tests/unit/test_flows.py)."""
-    client_id = await _register(gateway)
+    client_id = await register(gateway)
     flow, browser = await _consent_page(gateway, client_id)
     statuses = await asyncio.gather(
         *(
-            gateway.get(_path(_authorize_url(client_id, CHALLENGE)), headers={"X-Forwarded-For": f"10.9.{i // 250}.{i % 250}"})
+            gateway.get(
+                _path(authorize_url(client_id, CHALLENGE)), headers={"X-Forwarded-For": f"10.9.{i // 250}.{i % 250}"}
+            )
             for i in range(600)
         )
     )
@@ -238,20 +236,20 @@ async def test_a_flood_of_sign_ins_never_pushes_out_one_under_way(gateway, simul
 
 async def test_a_bad_authorize_request_is_answered_on_a_page_not_by_a_redirect(gateway) -> None:
     """A client anyone can register turned the gateway into a redirector to its own address on the error path."""
-    client_id = await _register(gateway)
+    client_id = await register(gateway)
     for overrides in (
         {"response_type": "token"},
         {"code_challenge_method": "plain"},
         {"resource": "https://elsewhere.example"},
         {"scope": "admin"},
     ):
-        answer = await gateway.get(_path(_authorize_url(client_id, CHALLENGE, **overrides)), allow_redirects=False)
+        answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE, **overrides)), allow_redirects=False)
         assert answer.status == 400 and "Location" not in answer.headers, overrides
 
 
 async def test_a_spent_refresh_token_that_comes_back_revokes_the_newer_one(gateway, simulator_tls, caplog) -> None:
-    client_id, code = await _code(gateway, simulator_tls)
-    _, first = await _redeem(gateway, client_id, code)
+    client_id, code = await signed_in_code(gateway, simulator_tls)
+    _, first = await redeem(gateway, client_id, code)
 
     async def refresh(token: str) -> tuple[int, dict]:
         form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id}
@@ -268,9 +266,9 @@ async def test_a_spent_refresh_token_that_comes_back_revokes_the_newer_one(gatew
 
 async def test_a_failed_sign_in_at_the_idp_is_logged(gateway, simulator_tls, idp, caplog) -> None:
     """The IdP's token endpoint fails while its code comes back: the host is told, and the operator can see why."""
-    client_id = await _register(gateway)
-    async with httpx2.AsyncClient(verify=_trust(simulator_tls)) as browser:
-        page = await browser.get(_authorize_url(client_id, CHALLENGE))
+    client_id = await register(gateway)
+    async with httpx2.AsyncClient(verify=trust(simulator_tls)) as browser:
+        page = await browser.get(authorize_url(client_id, CHALLENGE))
         answer = await browser.post(f"{PUBLIC}/oauth/consent", data={"flow": _flow_id(page.text), "decision": "allow"})
         while not answer.headers["location"].startswith(f"{PUBLIC}/oauth/callback"):
             answer = await browser.get(answer.headers["location"])
@@ -284,7 +282,7 @@ async def test_a_failed_sign_in_at_the_idp_is_logged(gateway, simulator_tls, idp
 async def test_backslashes_in_a_client_id_or_a_redirect_uri_are_refused_cleanly(gateway) -> None:
     answer = await gateway.post("/oauth/register", json={"redirect_uris": ["https://good.example\\@evil.example/"]})
     assert answer.status == 400 and (await answer.json())["error"] == "invalid_redirect_uri"
-    answer = await gateway.get(_path(_authorize_url("https://good.example\\@evil.example/x", CHALLENGE)))
+    answer = await gateway.get(_path(authorize_url("https://good.example\\@evil.example/x", CHALLENGE)))
     assert answer.status == 400
 
 
@@ -335,9 +333,9 @@ async def _contents(redis: Redis) -> bytes:
 async def test_redis_holds_only_hashes_of_codes_and_refresh_tokens(clustered, simulator_tls) -> None:
     """`oauth:refresh:<token>` was readable with --scan and redeemable as alice; verifiers sat in values."""
     gateway, redis = clustered
-    client_id, code = await _code(gateway, simulator_tls)
+    client_id, code = await signed_in_code(gateway, simulator_tls)
     assert code.encode() not in await _contents(redis)
-    status, tokens = await _redeem(gateway, client_id, code)
+    status, tokens = await redeem(gateway, client_id, code)
     assert status == 200
     contents = await _contents(redis)
     assert tokens["refresh_token"].encode() not in contents and b"oauth:refresh" in contents
@@ -352,7 +350,7 @@ async def test_anonymous_traffic_leaves_redis_small(clustered, simulator, idp) -
 
     async def authorize(index: int) -> None:
         client_id = f"{simulator.root}/_simulator/clients/{'one' if index == 0 else index}"
-        await gateway.get(_path(_authorize_url(client_id, CHALLENGE)), headers={"X-Forwarded-For": f"10.8.0.{index}"})
+        await gateway.get(_path(authorize_url(client_id, CHALLENGE)), headers={"X-Forwarded-For": f"10.8.0.{index}"})
 
     await authorize(0)
     await asyncio.gather(*(authorize(index) for index in range(1, 250)))
