@@ -131,6 +131,8 @@ async def test_a_valid_token_is_a_user_and_keys_still_work(gateway, simulator, i
         "alg_none",
         "hs256",
         "wrong_issuer",
+        "jku",
+        "crit",
     ],
 )
 async def test_tokens_not_meant_for_this_server_are_401_with_the_challenge(gateway, simulator, idp, forge) -> None:
@@ -163,6 +165,20 @@ async def test_tokens_not_meant_for_this_server_are_401_with_the_challenge(gatew
             headers={"kid": idp.keys[0][0]},
         ),
         "wrong_issuer": lambda: _token(idp, simulator, iss="https://evil.example.com"),
+        # a key of the attacker's named by URL: never fetched, the token signed with it refused
+        "jku": lambda: jwt.encode(
+            {**claims, "scope": "baw.read"},
+            stranger,
+            algorithm="RS256",
+            headers={"kid": idp.keys[0][0], "jku": "https://evil.example.com/jwks"},
+        ),
+        # an extension the gateway does not understand, marked critical (RFC 7515 §4.1.11): refused
+        "crit": lambda: jwt.encode(
+            {**claims, "scope": "baw.read"},
+            idp.keys[0][1],
+            algorithm="RS256",
+            headers={"kid": idp.keys[0][0], "crit": ["urn:example:unknown"], "urn:example:unknown": True},
+        ),
     }[forge]()
     response = await _lookup(gateway, token)
     assert response.status == 401

@@ -4,6 +4,7 @@ the façade on its defaults (the simulator as the upstream IdP, real sockets, re
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import re
 import time
@@ -411,3 +412,29 @@ async def test_floods_of_client_ids_and_registrations_leave_the_process_small(ga
     grown_mib = (_rss_kib(process.pid) - before) / 1024
     assert grown_mib < 40, grown_mib
     assert "Traceback" not in log.read_text()
+
+
+# ------------------------------------------------------------------ held: keep the tests that show it
+
+
+async def test_the_consent_page_escapes_what_a_client_says_and_cannot_be_framed(gateway) -> None:
+    answer = await gateway.post(
+        "/oauth/register",
+        json={"redirect_uris": [REDIRECT], "client_name": '<script>alert(1)</script>"><img src=x onerror=1>'},
+    )
+    client_id = (await answer.json())["client_id"]
+    page = await gateway.get(_path(authorize_url(client_id, CHALLENGE, state='"><script>x</script>')))
+    text = await page.text()
+    assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'none': no script runs
+
+
+async def test_a_compressed_body_that_expands_past_the_limit_is_413(gateway) -> None:
+    bomb = gzip.compress(b"grant_type=" + b"a" * (8 * 1024 * 1024))
+    answer = await gateway.post(
+        "/oauth/token",
+        data=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status == 413
