@@ -173,6 +173,7 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
             session,
             ca_bundle=settings.oauth_ca_bundle,
             introspection=introspection,
+            user_claim=settings.baw_user_claim,
         )
         renewed = issuer
         async with contextlib.AsyncExitStack() as stack:

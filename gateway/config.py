@@ -138,6 +138,7 @@ class Settings:
     oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
     oauth_cimd_timeout_s: float = 2.0
     baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
+    baw_user_claim: str | None = None  # the claim naming the BAW user; None: preferred_username, username, sub
     baw_identity_keys: str = "deny"  # in user mode, what a bearer-key caller gets: "deny" (403) or "service"
     baw_token_exchange_url: URL | None = None
     baw_token_exchange_client_id: str | None = None
@@ -221,6 +222,7 @@ _ENV_NAMES = {
     "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
     "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
     "baw_identity": "GATEWAY_BAW_IDENTITY",
+    "baw_user_claim": "GATEWAY_BAW_USER_CLAIM",
     "baw_identity_keys": "GATEWAY_BAW_IDENTITY_KEYS",
     "baw_token_exchange_url": "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
     "baw_token_exchange_client_id": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID",
@@ -596,6 +598,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_cimd_private_hosts=r.parsed("GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS", (), _words(","), "host names, commas"),
         oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
         baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
+        baw_user_claim=r.text("GATEWAY_BAW_USER_CLAIM"),
         baw_identity_keys=r.parsed(
             "GATEWAY_BAW_IDENTITY_KEYS", "deny", _choice(("deny", "service")), "deny or service"
         ),

@@ -19,6 +19,8 @@ caller_var: ContextVar[str] = ContextVar("caller", default="-")
 baw_identity_var: ContextVar[str] = ContextVar("baw_identity", default="service")
 # That user's CredentialProvider (gateway.baw.users.UserCredential); None: the service account's.
 baw_credential_var: ContextVar[Any] = ContextVar("baw_credential", default=None)
+# The BAW user name a signed-in user is known by (GATEWAY_BAW_USER_CLAIM), in user mode, for the audit trail.
+baw_user_var: ContextVar[str | None] = ContextVar("baw_user", default=None)
 # The OAuth client a signed-in user came through (ChatGPT, Claude, …), for the audit trail; None otherwise.
 client_var: ContextVar[str | None] = ContextVar("client", default=None)
 

@@ -304,12 +304,16 @@ def baw_error(status: int, error: dict[str, Any] | None, subject: str) -> Gatewa
     except that a 500 whose (English, we ask for English) message says "not found" is a missing instance."""
     number = _error_number(error)
     ref = f" ({number})" if number else ""
+    as_user = baw_identity_var.get() != "service"  # whose access BAW judged: the signed-in user's, or ours
     if status == 404 or number == "CWTBG0059E" or (status == 500 and _says_not_found(error)):
-        return NotFound(
-            f"BAW has no {subject}, or the gateway's BAW account cannot see it. Check the id; ids are numbers "
-            "such as 23972."
-        )
+        whose = "your BAW account" if as_user else "the gateway's BAW account"
+        return NotFound(f"BAW has no {subject}, or {whose} cannot see it. Check the id; ids are numbers such as 23972.")
     if status == 403 or number == "CWTBG0549E":
+        if as_user:
+            return BawForbidden(
+                f"BAW refused you access to {subject}{ref}: your BAW account may not read it. Ask a BAW "
+                "administrator if you need it, or check that the id is the one you meant."
+            )
         return BawForbidden(
             f"BAW refused the gateway's account access to {subject}{ref}. Ask a BAW administrator to grant the "
             "service account read access, or check that the id is the one you meant."

@@ -37,6 +37,7 @@ ALGORITHMS = ("RS256", "ES256", "EdDSA")
 LEEWAY_S = 30
 REFRESH_EVERY_S = 600.0
 UNKNOWN_KID_REFRESH_S = 30.0
+REFUSED_TTL_S = 30.0
 VERIFIED_TTL_S = 60.0
 _BODY_LIMIT = 256 * 1024
 
@@ -93,8 +94,11 @@ class Issuer:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         introspection: Introspection | None = None,
+        user_claim: str | None = None,
     ) -> None:
-        self._introspection = introspection
+        """`user_claim`: the claim that names the user in BAW (GATEWAY_BAW_USER_CLAIM); by default
+        preferred_username, else username, else sub."""
+        self._introspection, self._user_claim = introspection, user_claim
         # Introspected tokens, by their SHA-256: a few seconds to a minute, so a conversation's tool calls do
         # not each cost the issuer a call. Bounded like every table.
         self._introspected: TTLCache[str, tuple[float, Principal | None]] = TTLCache(
@@ -104,6 +108,9 @@ class Issuer:
         # conversation, and a signature check per request costs more than the rest of a cached lookup. At most a
         # minute, never past the token's expiry; bounded.
         self._verified: TTLCache[str, Principal] = TTLCache(maxsize=5_000, ttl=VERIFIED_TTL_S, timer=monotonic)
+        # Tokens refused moments ago, refused again without a signature check: a script with an old token, or a
+        # flood repeating one, costs a lookup (distinct garbage costs a header parse, or one signature check).
+        self._refused: TTLCache[str, InvalidToken] = TTLCache(maxsize=10_000, ttl=REFUSED_TTL_S, timer=monotonic)
         self.issuer = issuer
         self._audiences, self._required = audiences, required_scopes
         self._session = session
@@ -189,6 +196,7 @@ class Issuer:
             raise _unavailable(f"{jwks_uri} holds no usable signing key")
         if keys.keys() != self._keys.keys():
             self._verified.clear()  # a key the issuer dropped vouches for no token from now on, cached or not
+            self._refused.clear()  # and a token signed by a key that is new here may be good now
         self._keys = keys
         log.info("issuer keys renewed: %d signing key(s) from %s", len(keys), jwks_uri)
 
@@ -226,7 +234,14 @@ class Issuer:
         known = self._verified.get(token)
         if known is not None and known.expires_at + LEEWAY_S > self._clock():
             return known
-        principal = await self._verify(token)
+        refused = self._refused.get(token)
+        if refused is not None:
+            raise type(refused)(str(refused))
+        try:
+            principal = await self._verify(token)
+        except InvalidToken as exc:
+            self._refused[token] = exc
+            raise
         self._verified[token] = principal
         return principal
 
@@ -268,7 +283,10 @@ class Issuer:
 
     def _principal(self, claims: dict[str, Any], scopes: frozenset[str]) -> Principal:
         client = claims.get("client_id") or claims.get("azp")
-        username = claims.get("preferred_username") or claims.get("username") or claims["sub"]
+        if self._user_claim is not None:
+            username = claims.get(self._user_claim) if isinstance(claims.get(self._user_claim), str) else ""
+        else:
+            username = claims.get("preferred_username") or claims.get("username") or claims["sub"]
         return Principal(
             issuer=self.issuer,
             subject=str(claims["sub"]),

@@ -39,29 +39,13 @@ local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 """
 # KEYS[1]: the caller's key. ARGV: emission interval (µs), burst, tokens wanted, tokens given back.
-# Both scripts answer {refused (0, or which limit: 1 or 2), microseconds until it would allow, tokens taken}.
+# The answer: {refused (0 or 1), microseconds until it would allow, tokens taken}.
 GCRA = Script(
     "rate_limit",
     _GCRA_FUNCTION
     + """
 local took = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), now)
 if took[2] > 0 then return {1, took[2], 0} end
-return {0, 0, took[1]}
-""",
-)
-# Look at KEYS[1] (ARGV 1-2) and, when it allows, take from KEYS[2] (ARGV 3-6, as above; what is given back to
-# KEYS[2] counts even when the look refuses).
-GCRA_LOOK_THEN_TAKE = Script(
-    "rate_limit",
-    _GCRA_FUNCTION
-    + """
-local looked = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, 0, now)
-if looked[2] > 0 then
-  gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), 0, tonumber(ARGV[6]), now)
-  return {1, looked[2], 0}
-end
-local took = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-if took[2] > 0 then return {2, took[2], 0} end
 return {0, 0, took[1]}
 """,
 )
@@ -153,29 +137,6 @@ class Limiter:
         if answer is None:
             return self._local.retry_after(caller, take=take)
         return _seconds(int(answer[1]))
-
-    async def look_then_take(self, caller: str, then: Limiter, then_caller: str) -> tuple[Limiter, int] | None:
-        """Look at this limit for `caller` and, when it allows, take from `then` for `then_caller`, in one Redis
-        round trip where there were two (both limits are attached to the same Redis, as the app does). None when
-        both allow, else the limit that refused and whole seconds until it would allow. A request `then` admits
-        from its lease makes no round trip: it is not looked at either (for at most LEASE_S)."""
-        shared = self._shared
-        if shared is not None:
-            keys = [shared.key("limit", self._name, caller), shared.key("limit", then._name, then_caller)]
-
-            def send(want: int, refund: int) -> Awaitable[Any]:
-                args = [self._interval_us, self._burst, then._interval_us, then._burst, want, refund]
-                return shared.script(GCRA_LOOK_THEN_TAKE, keys, args)
-
-            answer = await (then._leased_take(then_caller, send) if then._lease_size > 1 else send(1, 0))
-            if answer is not None:
-                refused, wait_us = int(answer[0]), int(answer[1])
-                return None if refused == 0 else ((self, then)[refused - 1], _seconds(wait_us) or 1)
-        wait = self._local.retry_after(caller, take=False)
-        if wait is not None:
-            return self, wait
-        wait = then._local.retry_after(then_caller)
-        return None if wait is None else (then, wait)
 
     async def _leased_take(self, caller: str, send: Send) -> Any:
         """A token from `caller`'s lease, or a new lease taken by `send` (what the last one did not spend given

@@ -42,6 +42,7 @@ class IdentityProvider:
     calls: dict[str, int] = field(default_factory=lambda: {"jwks": 0, "token": 0, "authorize": 0})
     down: bool = False  # every endpoint answers 503
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # CIMD documents a test publishes
+    user_claim: str = "sub"  # the claim BAW's side (Zen) reads the user name from
     opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque access tokens -> their claims
     introspection_client: tuple[str, str] = ("gateway-introspection", "introspection-secret")
 
@@ -81,7 +82,8 @@ def signed_in_user(request: web.Request, token: str) -> str | None:
         claims = jwt.decode(token, key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
     except (jwt.PyJWTError, StopIteration):
         return None
-    return str(claims.get("sub")) if claims.get("sub") else None
+    user = claims.get(idp.user_claim)
+    return str(user) if user else None
 
 
 def _issuer(request: web.Request) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from gateway.context import caller_var, client_var
+from gateway.context import baw_user_var, caller_var, client_var
 from gateway.errors import GatewayError
 from gateway.logs import log_fields
 
@@ -47,4 +47,7 @@ class audited:  # (lower case: it is used as `async with audited(...)`, like the
             "ids": self._ids,
             "outcome": record["outcome"],
         }
+        baw_user = baw_user_var.get()
+        if baw_user is not None:  # user mode: the name BAW saw, beside the subject in `caller`
+            fields["baw_user"] = baw_user
         log_fields(log, logging.INFO, fields, "%s %s %s", self._tool, record["outcome"], caller)

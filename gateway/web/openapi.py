@@ -31,6 +31,10 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
+# In user mode BAW judges the signed-in user's own access, not the gateway's account.
+USER_FORBIDDEN = "BAW refused the signed-in user access to this item (their own BAW account may not read it)."
+
+
 def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
     """Documented error answers for @docs(responses=...): all share the one error envelope."""
     return {status: {"description": _ERROR_DESCRIPTIONS[status], "schema": "Error"} for status in statuses}
@@ -82,6 +86,8 @@ def build_openapi(
         if annotations is None or route.method == "HEAD":
             continue
         operation = _operation(annotations, plugin)
+        if settings.baw_identity == "user" and "403" in operation["responses"]:
+            operation["responses"]["403"]["description"] = USER_FORBIDDEN
         if protected:
             operation["security"] = schemes  # any one of them
             operation["responses"].setdefault("401", _response(401, {"description": _ERROR_DESCRIPTIONS[401]}))

@@ -10,7 +10,7 @@ from typing import Iterator
 from aiohttp import web
 
 from gateway.baw.users import Subject
-from gateway.context import baw_credential_var, baw_identity_var, bound, caller_var, client_var
+from gateway.context import baw_credential_var, baw_identity_var, baw_user_var, bound, caller_var, client_var
 from gateway.errors import ExpiredAccessToken, InsufficientScope, RateLimited, Unauthorized, UserRequired
 from gateway.keys import (
     API_KEYS,
@@ -23,7 +23,6 @@ from gateway.keys import (
     USER_CREDENTIALS,
 )
 from gateway.oauth.issuer import ExpiredToken, InvalidToken, MissingScope, Principal
-from gateway.shared.limits import Limiter
 from gateway.web.access import is_protected
 from gateway.web.discovery import challenge
 from gateway.web.errors import Handler
@@ -55,15 +54,17 @@ async def caller_middleware(request: web.Request, handler: Handler) -> web.Strea
 async def _admitted(request: web.Request, address_caller: str) -> str:
     """The caller, once authenticated and within its limit; raises Unauthorized or RateLimited otherwise.
 
-    An address that keeps presenting wrong credentials is slowed down before its next guess counts: it is refused
-    whatever it presents. A bearer key is checked first, because checking it is a local constant-time lookup;
-    then one round trip to the shared limits looks at the address's failures and takes from the key's rate
-    limit (two round trips were a fifth of a cached lookup in cluster mode). Anything else (an access token, a
-    wrong key) is looked at before it is verified, because verifying costs."""
+    Failures stay with the caller that fails. A valid credential is admitted under its own rate limit only,
+    whatever other requests from its address presented: an address stands for many callers (a company's NAT, an
+    ingress, a host's cloud egress that all its users share), and one of them presenting an old key must not lock
+    the others out. A credential that fails counts against its address, and past the budget such requests are
+    answered 429 rather than 401. Checking stays cheap under a flood: a key is a local constant-time lookup; a
+    malformed credential is refused before anything else; a token's header (algorithm, key id) is read before
+    any signature is checked; a refused token is remembered briefly (oauth/issuer.py)."""
     keys, issuer = request.app[API_KEYS], request.app.get(OAUTH_ISSUER)
     failures, limit = request.app[AUTH_FAILURES], request.app[RATE_LIMITER]
     if not keys.enabled and issuer is None:
-        _admit(await _refusal(limit, address_caller), failures)
+        _admit(await limit.retry_after(address_caller), "Too many requests from this caller")
         return address_caller
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     token = presented.strip() if scheme.lower() == "bearer" else ""
@@ -71,16 +72,15 @@ async def _admitted(request: web.Request, address_caller: str) -> str:
     # any comparison or signature check, and counted as a failed authentication (they were a 500 every time).
     known = keys.caller(token) if token and keys.enabled and _well_formed(token) else None
     if known is not None:
-        _admit(await failures.look_then_take(address_caller, limit, known), failures)
+        _admit(await limit.retry_after(known), "Too many requests from this caller")
         return known
-    _admit(await _refusal(failures, address_caller, take=False), failures)
     try:
         caller = await _authenticate(request, token)
     except Unauthorized as exc:
         if token and not isinstance(exc, ExpiredAccessToken):  # a guess, not a host refreshing late
-            await failures.retry_after(address_caller)
+            _admit(await failures.retry_after(address_caller), "Too many failed authentications from this address")
         raise
-    _admit(await _refusal(limit, caller), failures)
+    _admit(await limit.retry_after(caller), "Too many requests from this caller")
     return caller
 
 
@@ -88,18 +88,9 @@ def _well_formed(token: str) -> bool:
     return len(token) <= MAX_CREDENTIAL and token.isascii() and token.isprintable()
 
 
-async def _refusal(limiter: Limiter, caller: str, *, take: bool = True) -> tuple[Limiter, int] | None:
-    wait = await limiter.retry_after(caller, take=take)
-    return None if wait is None else (limiter, wait)
-
-
-def _admit(refusal: tuple[Limiter, int] | None, failures: Limiter) -> None:
-    if refusal is None:
-        return
-    limiter, wait = refusal
-    if limiter is failures:
-        raise RateLimited(f"Too many failed authentications from this address: retry in {wait} s.", retry_after=wait)
-    raise RateLimited(f"Too many requests from this caller: retry in {wait} s.", retry_after=wait)
+def _admit(wait: int | None, refusal: str) -> None:
+    if wait is not None:
+        raise RateLimited(f"{refusal}: retry in {wait} s.", retry_after=wait)
 
 
 @contextmanager
@@ -113,10 +104,17 @@ def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None
             )
         yield  # the service account, keyed as such
         return
+    if not principal.username:
+        claim = request.app[SETTINGS].baw_user_claim
+        raise UserRequired(f"Your sign-in does not say who you are in BAW (no `{claim}` claim): ask the operator.")
     _, _, token = request.headers.get("Authorization", "").partition(" ")
     subject = Subject(token.strip(), principal.username)
     credential = request.app[USER_CREDENTIALS].for_user(principal.identity, subject)
-    with bound(baw_identity_var, principal.identity), bound(baw_credential_var, credential):
+    with (
+        bound(baw_identity_var, principal.identity),
+        bound(baw_credential_var, credential),
+        bound(baw_user_var, principal.username),
+    ):
         yield
 
 

@@ -198,6 +198,17 @@ async def test_expired_tokens_of_the_trusted_issuer_never_lock_an_address_out(ga
     assert [(await _lookup(gateway, forged)).status for _ in range(11)] == [401] * 10 + [429]
 
 
+async def test_a_flood_of_bad_tokens_never_refuses_a_valid_one_from_the_same_address(gateway, simulator, idp) -> None:
+    """Issue 28: 300 wrong credentials from one address, then a valid one from it: 429 for everyone behind that
+    address (a host's cloud egress, a company NAT). The flood is braked; the valid token is served."""
+    garbage = ["not-a-jwt", "a.b.c", _token(idp, simulator, iss="https://evil.example.com"), "x" * 5000]
+    statuses = [(await _lookup(gateway, garbage[n % len(garbage)] + str(n // 4))).status for n in range(300)]
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    assert (await _lookup(gateway, _token(idp, simulator))).status == 200
+    assert (await _lookup(gateway, KEY)).status == 200
+    assert idp.calls["jwks"] <= 2  # unknown key ids in the flood: one refresh, not one per token
+
+
 async def test_a_token_without_the_scope_is_403_insufficient_scope(gateway, simulator, idp) -> None:
     response = await _lookup(gateway, _token(idp, simulator, scope="openid"))
     assert response.status == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import secrets
 import ssl
 import time
@@ -197,3 +198,29 @@ async def test_one_users_failing_exchange_backs_off_and_never_opens_the_breaker(
         assert answer.status == 503 and "BAW is failing" not in (await answer.json())["error"]["message"]
         assert await _status(gateway, alice, LOAN) == 200  # alice is served throughout
     assert simulator.state.calls["token"] - exchanges <= 2  # backed off: not one exchange per request
+
+
+async def test_the_baw_user_claim_is_what_reaches_zen_and_the_audit_line(
+    aiohttp_client, gateway_env, simulator, idp, caplog
+) -> None:
+    """Issue 28: the claim sent to Zen as the BAW user name was neither documented nor configurable, and the audit
+    line named `sub`. With GATEWAY_BAW_USER_CLAIM=upn, the `upn` claim is the name Zen sees and the audit says."""
+    env = {k: v for k, v in gateway_env.items() if not k.startswith("GATEWAY_BAW_TOKEN_EXCHANGE")}
+    env = {**env, "BAW_ZEN_URL": simulator.root}
+    idp.user_claim = "upn"  # CP4BA set up to read the user from `upn`; `sub` is an opaque id
+    token = idp.access_token(simulator.root, "u-7f3a", f"{PUBLIC}/mcp", "baw.read", "client-x", upn="alice")
+    default = await aiohttp_client(create_app(load_settings(env)))
+    assert await _status(default, token, LOAN) != 200  # preferred_username, username, sub: `u-7f3a`, not alice
+    configured = await aiohttp_client(create_app(load_settings({**env, "GATEWAY_BAW_USER_CLAIM": "upn"})))
+    with caplog.at_level(logging.INFO, logger="gateway.audit"):
+        assert await _status(configured, token, LOAN) == 200
+    audit = next(record for record in caplog.records if record.name == "gateway.audit")
+    assert audit.baw_user == "alice" and "u-7f3a" in audit.caller
+    refused = await configured.get(
+        "/baw/process-status?process_id=1800", headers={"Authorization": f"Bearer {token}"}
+    )  # not alice's to see: the message says whose access BAW refused
+    message = (await refused.json())["error"]["message"]
+    assert refused.status == 403 and "your BAW account" in message and "service account" not in message
+    document = await (await configured.get("/openapi.json")).json()
+    forbidden = document["paths"]["/baw/process-status"]["get"]["responses"]["403"]["description"]
+    assert "signed-in user" in forbidden

@@ -191,6 +191,7 @@ MCP_META = {
     "io.modelcontextprotocol/clientInfo": {"name": "wrk", "version": "1"},
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+BENCH_KEY = "bench-key-0123456789"  # the one bearer key of the keyed targets
 MCP_CALL = (
     '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get_process_status",'
     '"arguments":{"process_id":"%s"},"_meta":' + json.dumps(MCP_META, separators=(",", ":")) + "}}"
@@ -548,6 +549,8 @@ class Bench:
                 "gateway-mcp": partial(measure, "gateway", "mcp"),
                 "proxy": partial(measure, "proxy", "new-ids", requests=uncached),
                 "gateway-uncached": partial(measure, "gateway", "new-ids", requests=uncached, GATEWAY_CACHE_TTL_S="0"),
+                "gateway-keyed": partial(measure, "gateway", "keyed", GATEWAY_API_KEYS=BENCH_KEY),
+                "gateway-bad-keys": partial(measure, "gateway", "bad-key", GATEWAY_API_KEYS=BENCH_KEY),
             }
         )
         return {name: min(runs) for name, runs in measured.items()}
@@ -574,7 +577,7 @@ class Bench:
         """Hot lookups authenticated by a JWT (verified against the issuer's key set) against the same gateway
         with a bearer key: what verifying a signature per request costs."""
         key, issuer = self.issuer_key, self.issuer
-        keyed = self.start_gateway("gateway-keys", GATEWAY_API_KEYS="bench-key-0123456789")
+        keyed = self.start_gateway("gateway-keys", GATEWAY_API_KEYS=BENCH_KEY)
         signed = self.start_gateway(
             "gateway-oauth",
             GATEWAY_OAUTH_ISSUER=issuer,
@@ -595,7 +598,7 @@ class Bench:
         )
         return self.side_by_side(
             {
-                "hot_key": partial(self.wrk, keyed, unique=False, header="Authorization: Bearer bench-key-0123456789"),
+                "hot_key": partial(self.wrk, keyed, unique=False, header=f"Authorization: Bearer {BENCH_KEY}"),
                 "hot_jwt": partial(self.wrk, signed, unique=False, header=f"Authorization: Bearer {token}"),
             }
         )
@@ -880,13 +883,15 @@ def in_process_line(us: dict[str, float]) -> str:
     return (
         "In process, without sockets (µs of CPU per request): cached, bare aiohttp {bare}, gateway {gateway} "
         "({hot:.3f} x), without access and audit lines {gateway-quiet}, as MCP tools/call {gateway-mcp} "
-        "({mcp:.3f} x REST); uncached, minimal proxy {proxy}, gateway {gateway-uncached} ({cold:.3f} x)."
+        "({mcp:.3f} x REST); uncached, minimal proxy {proxy}, gateway {gateway-uncached} ({cold:.3f} x); "
+        "a flood of wrong keys {gateway-bad-keys} per request, {flood:.3f} x a keyed lookup ({gateway-keyed})."
     ).format_map(
         {
             **us,
             "hot": us["bare"] / us["gateway"],
             "mcp": us["gateway"] / us["gateway-mcp"],
             "cold": us["proxy"] / us["gateway-uncached"],
+            "flood": us["gateway-bad-keys"] / us["gateway-keyed"],
         }
     )
 

@@ -11,9 +11,10 @@ environment (`Bench.gateway_env`: the gateway reads its settings from it, the pr
 
 APP is `bare` (the bare aiohttp handler of references.py), `proxy` (its minimal proxy) or `gateway`. REQUEST is
 `hot` (one id, again and again), `new-ids` (a new id each time: looked up from the bench's BAW over real TLS, so
-the figure includes the client side's system calls, which the proxy and the gateway pay alike) or `mcp` (the hot
-lookup as a stateless MCP tools/call). It prints one JSON object: microseconds of CPU per request, the best of
-five rounds.
+the figure includes the client side's system calls, which the proxy and the gateway pay alike), `mcp` (the hot
+lookup as a stateless MCP tools/call), `keyed` (the hot lookup with a bearer key) or `bad-key` (a flood of wrong
+keys, a new one each time, at a keyed gateway: 401, then 429). It prints one JSON object: microseconds of CPU per
+request, the best of five rounds.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
 from gateway.tls import client_ssl_context  # noqa: E402
-from tests.perf.bench import MCP_CALL  # noqa: E402
+from tests.perf.bench import BENCH_KEY, MCP_CALL  # noqa: E402
 from tests.perf.references import bare_app, proxy_app  # noqa: E402
 
 ROUNDS = 5
@@ -44,6 +45,10 @@ MCP = (
     b"Mcp-Method: tools/call\r\nMcp-Name: get_process_status\r\n"
     b"Content-Length: %d\r\n\r\n%s" % (len(_MCP_BODY), _MCP_BODY)
 )
+# The hot lookup with a bearer key, and a flood of wrong keys (a new one each time: answered 401, then 429) against
+# the same keyed gateway: what a flood of garbage credentials costs next to the lookups it must not crowd out.
+KEYED = (GET % 23972).replace(b"\r\n\r\n", b"\r\nAuthorization: Bearer %s\r\n\r\n" % BENCH_KEY.encode())
+BAD_KEY = (GET % 23972).replace(b"%", b"%%").replace(b"\r\n\r\n", b"\r\nAuthorization: Bearer wrong-%d\r\n\r\n")
 HOT_ID, FIRST_NEW_ID = 23972, 100_000_000
 _LENGTH = re.compile(rb"\r\nContent-Length: (\d+)\r\n", re.IGNORECASE)
 
@@ -101,7 +106,7 @@ def _gateway_app(log: Path) -> web.Application:
     return create_app(settings)
 
 
-async def measure(app: web.Application, request: bytes, requests: int, new_ids: bool) -> float:
+async def measure(app: web.Application, request: bytes, requests: int, new_ids: bool, refused: bool = False) -> float:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -118,7 +123,10 @@ async def measure(app: web.Application, request: bytes, requests: int, new_ids: 
 
         # (an answer without a declared length would never complete: the first is awaited with a bound)
         first = await asyncio.wait_for(one(), 30)
-        if not first.startswith(b"HTTP/1.1 200 ") or (b"%d" % (FIRST_NEW_ID if new_ids else HOT_ID)) not in first:
+        if refused:
+            if not first.startswith(b"HTTP/1.1 401 "):
+                raise RuntimeError(f"a wrong key was not refused: {first[:300]!r}")
+        elif not first.startswith(b"HTTP/1.1 200 ") or (b"%d" % (FIRST_NEW_ID if new_ids else HOT_ID)) not in first:
             raise RuntimeError(f"not an answer to the lookup: {first[:300]!r}")
         for _ in range(max(100, requests // 10)):  # the cache, the token, the memo tables warm
             await one()
@@ -139,7 +147,7 @@ async def measure(app: web.Application, request: bytes, requests: int, new_ids: 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("app", choices=["bare", "proxy", "gateway"])
-    parser.add_argument("request", choices=["hot", "new-ids", "mcp"])
+    parser.add_argument("request", choices=["hot", "new-ids", "mcp", "keyed", "bad-key"])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--log", type=Path, default=Path(os.devnull))
     args = parser.parse_args()
@@ -151,9 +159,9 @@ def main() -> None:
         app = proxy_app(os.environ["BAW_BASE_URL"], client_ssl_context(os.environ["BAW_CA_BUNDLE"]))
     else:
         app = _gateway_app(args.log)
-    new_ids = args.request == "new-ids"
-    request = MCP if args.request == "mcp" else GET if new_ids else GET % HOT_ID
-    microseconds = uvloop.run(measure(app, request, args.requests, new_ids))
+    new_ids, refused = args.request in ("new-ids", "bad-key"), args.request == "bad-key"
+    request = {"mcp": MCP, "new-ids": GET, "keyed": KEYED, "bad-key": BAD_KEY}.get(args.request, GET % HOT_ID)
+    microseconds = uvloop.run(measure(app, request, args.requests, new_ids, refused))
     print(json.dumps({"us_per_request": round(microseconds, 2)}))
 
 

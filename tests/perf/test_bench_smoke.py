@@ -58,6 +58,8 @@ def test_bench_smoke_run_reports_every_scenario_and_ratio(tmp_path: Path) -> Non
         "gateway-mcp",
         "proxy",
         "gateway-uncached",
+        "gateway-keyed",
+        "gateway-bad-keys",
     }
     assert all(us > 0 for us in scenarios["in_process"].values())
     assert scenarios["burst_1000_cold_id"]["ok"] == 1000
