@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError
 from gateway.keys import (
+    AGENT_LIMITS,
     API_KEYS,
     AUTH_FAILURES,
     BACKGROUND_TASKS,
@@ -104,6 +105,16 @@ def create_app(
     app[API_KEYS] = ApiKeys(settings.api_keys)
     app[RATE_LIMITER] = Limiter("requests", settings.rate_limit_rps, settings.rate_limit_burst, clock=clock)
     app[AUTH_FAILURES] = Limiter("auth-failures", AUTH_FAILURE_RATE, AUTH_FAILURE_BURST, clock=clock)
+    app[AGENT_LIMITS] = {
+        f"client:{agent.client_id}": Limiter(
+            f"client-{agent.client_id}",
+            agent.rate_limit_rps or settings.rate_limit_rps,
+            agent.rate_limit_burst or settings.rate_limit_burst,
+            clock=clock,
+        )
+        for agent in settings.oauth_agents
+        if agent.rate_limit_rps or agent.rate_limit_burst
+    }
     app.on_response_prepare.append(stamp_response)
     app.cleanup_ctx.append(shared_state)
     app.cleanup_ctx.append(oauth_issuer)
@@ -141,6 +152,8 @@ async def shared_state(app: web.Application) -> AsyncIterator[None]:
     )
     app[RATE_LIMITER].attach(shared)
     app[AUTH_FAILURES].attach(shared)
+    for limiter in app[AGENT_LIMITS].values():
+        limiter.attach(shared)
     app[MCP_SESSIONS].attach(shared)
     log.info("cluster mode: limits, cache and MCP sessions shared through Redis (prefix %s)", settings.redis_prefix)
     yield

@@ -8,13 +8,14 @@ Kubernetes secret takes effect without a restart.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import re
 import ssl
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from yarl import URL
 
@@ -46,6 +47,19 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 
 T = TypeVar("T")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A confidential client of the façade that calls without a person (client_credentials): a scheduled job, an
+    agent platform. From GATEWAY_OAUTH_AGENTS_FILE; its secret is a file, re-read at each token request."""
+
+    client_id: str
+    secret: Secret
+    scopes: tuple[str, ...]
+    rate_limit_rps: float | None = None  # its own limit; None: GATEWAY_RATE_LIMIT_*
+    rate_limit_burst: int | None = None
+    service_view: bool = False  # in user mode, whether it gets the service account's view (as keys may)
 
 
 class ConfigError(Exception):
@@ -135,6 +149,7 @@ class Settings:
     oauth_proxy_signing_key: Path | None = None
     oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_token_lifetime_s: float = 600.0
+    oauth_agents: tuple[Agent, ...] = ()
     oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
     oauth_cimd_timeout_s: float = 2.0
     baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
@@ -219,6 +234,7 @@ _ENV_NAMES = {
     "oauth_proxy_signing_key": "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
     "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
     "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
+    "oauth_agents": "GATEWAY_OAUTH_AGENTS_FILE",
     "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
     "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
     "baw_identity": "GATEWAY_BAW_IDENTITY",
@@ -392,6 +408,55 @@ def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
             raise ValueError(raw)
         clients.append((client_id.strip(), redirects))
     return tuple(clients)
+
+
+def _agents(r: _Reader) -> tuple[Agent, ...]:
+    """GATEWAY_OAUTH_AGENTS_FILE: a JSON list of {client_id, secret_file, scopes, rate_limit_rps?, rate_limit_burst?,
+    service_view?}. Every problem is named; a secret file must be readable."""
+    path = r.text("GATEWAY_OAUTH_AGENTS_FILE")
+    if path is None:
+        return ()
+    try:
+        entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        r.problems.append(f"GATEWAY_OAUTH_AGENTS_FILE={path!r} cannot be read as JSON: {type(exc).__name__}")
+        return ()
+    agents, where = [], f"GATEWAY_OAUTH_AGENTS_FILE ({path})"
+    for index, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        try:
+            agent = _agent(entry)
+            Path(agent.secret.path or "").read_text(encoding="utf-8")
+        except (KeyError, TypeError, ValueError, OSError):
+            r.problems.append(
+                f"{where}: entry {index + 1} must be an object with client_id, a readable secret_file, scopes (a "
+                "list), and optionally rate_limit_rps > 0, rate_limit_burst > 0, service_view true or false"
+            )
+            continue
+        agents.append(agent)
+    if len({agent.client_id for agent in agents}) < len(agents):
+        r.problems.append(f"{where}: a client_id appears twice")
+    return tuple(agents)
+
+
+def _agent(entry: Any) -> Agent:
+    client_id, secret_file, scopes = entry["client_id"], entry["secret_file"], entry["scopes"]
+    rps, burst, service_view = (
+        entry.get("rate_limit_rps"),
+        entry.get("rate_limit_burst"),
+        entry.get("service_view", False),
+    )
+    if not isinstance(client_id, str) or not client_id.strip() or not client_id.isprintable() or ":" in client_id:
+        raise ValueError(client_id)
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(scope, str) and scope for scope in scopes):
+        raise ValueError(scopes)
+    if (rps is not None and not (isinstance(rps, (int, float)) and rps > 0)) or (
+        burst is not None and not (isinstance(burst, int) and burst > 0)
+    ):
+        raise ValueError(rps)
+    if not isinstance(secret_file, str) or not isinstance(service_view, bool):
+        raise ValueError(secret_file)
+    secret = Secret(f"the secret of agent {client_id}", path=Path(secret_file))
+    return Agent(client_id, secret, tuple(scopes), float(rps) if rps else None, burst, service_view)
 
 
 def _redis_url(r: _Reader) -> Secret | None:
@@ -595,6 +660,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_proxy_signing_key=_readable(r, "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"),
         oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
         oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
+        oauth_agents=_agents(r),
         oauth_cimd_private_hosts=r.parsed("GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS", (), _words(","), "host names, commas"),
         oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
         baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
@@ -638,6 +704,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             settings.baw_token_exchange_client_id and settings.baw_token_exchange_client_secret
         ):
             r.problems.append("GATEWAY_BAW_TOKEN_EXCHANGE_URL needs GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID and _SECRET")
+    if settings.oauth_agents and settings.oauth_proxy_upstream_issuer is None:
+        r.problems.append(
+            "GATEWAY_OAUTH_AGENTS_FILE needs the façade (GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER): it issues their tokens"
+        )
+    for agent in settings.oauth_agents:
+        unknown = [scope for scope in agent.scopes if scope not in settings.oauth_scopes]
+        if unknown:
+            r.problems.append(f"agent {agent.client_id}: scopes {unknown} are not in GATEWAY_OAUTH_SCOPES")
     if r.env.get("GATEWAY_BREAKER_FAILURES"):
         r.problems.append(
             "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "

@@ -83,6 +83,8 @@ FACADE: web.AppKey[Facade] = web.AppKey("oauth_facade")  # only with GATEWAY_OAU
 API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")
 RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
 AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address
+# The agents with a rate limit of their own (GATEWAY_OAUTH_AGENTS_FILE), by caller (`client:<id>`).
+AGENT_LIMITS: web.AppKey[dict[str, Limiter]] = web.AppKey("agent_limits")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")  # a signed-in user (OAuth)

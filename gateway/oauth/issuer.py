@@ -67,10 +67,11 @@ class Principal:
     scopes: frozenset[str]
     expires_at: float
     username: str = ""  # what BAW knows the user by (preferred_username, else the subject)
+    agent: bool = False  # a client calling without a person (client_credentials): the subject is its client id
 
     @property
     def identity(self) -> str:
-        return f"user:{self.issuer}#{self.subject}"
+        return f"client:{self.subject}" if self.agent else f"user:{self.issuer}#{self.subject}"
 
 
 @dataclass(frozen=True)
@@ -287,13 +288,17 @@ class Issuer:
             username = claims.get(self._user_claim) if isinstance(claims.get(self._user_claim), str) else ""
         else:
             username = claims.get("preferred_username") or claims.get("username") or claims["sub"]
+        # A token for a client without a person: the façade's own (gty, as Auth0 writes it), or Entra's app-only
+        # tokens (idtyp). Such a caller is `client:<id>`, never a user.
+        agent = claims.get("gty") == "client_credentials" or claims.get("idtyp") == "app"
         return Principal(
             issuer=self.issuer,
             subject=str(claims["sub"]),
             client_id=str(client) if client else None,
             scopes=scopes,
             expires_at=float(claims["exp"]),
-            username=str(username),
+            username="" if agent else str(username),
+            agent=agent,
         )
 
     async def _post_introspection(self, token: str) -> dict[str, Any]:

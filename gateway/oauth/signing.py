@@ -63,5 +63,6 @@ class SigningKey:
             "scope": scope,
             "client_id": client_id,
             "jti": secrets.token_hex(12),
+            **extra,
         }
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})

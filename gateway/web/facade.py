@@ -25,6 +25,7 @@ import logging
 import secrets
 import ssl
 from typing import Any
+from urllib.parse import unquote_plus
 
 import aiohttp
 from aiohttp import web
@@ -101,6 +102,7 @@ class Facade:
         assert settings.oauth_issuer is not None
         self.issuer = settings.oauth_issuer
         self.operator_clients = {client_id: list(uris) for client_id, uris in settings.oauth_proxy_clients}
+        self.agents = {agent.client_id: agent for agent in settings.oauth_agents}
         self.sign_ins = Brake("sign-ins", SIGN_IN_LIMITS)
         self.registrations = Brake("registrations", REGISTRATION_LIMITS)
         self.document_fetches = Brake("client-documents", DOCUMENT_LIMITS)
@@ -118,6 +120,8 @@ class Facade:
         return str(public.with_path(public.path.rstrip("/") + path))
 
     def metadata(self) -> dict[str, Any]:
+        grants = ["authorization_code", "refresh_token"] + (["client_credentials"] if self.agents else [])
+        methods = ["none"] + (["client_secret_basic", "client_secret_post"] if self.agents else [])
         return {
             "issuer": self.issuer,
             "authorization_endpoint": self.url("/oauth/authorize"),
@@ -126,9 +130,9 @@ class Facade:
             "jwks_uri": self.url("/oauth/jwks"),
             "scopes_supported": list(self.settings.oauth_scopes),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": grants,
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": methods,
             "client_id_metadata_document_supported": True,
             "authorization_response_iss_parameter_supported": True,
         }
@@ -472,6 +476,8 @@ async def token(request: web.Request) -> web.Response:
             await facade.store.put("refresh", family, {**grant, "current": hashed(refresh)}, REFRESH_TTL_S)
         except StoreFull:
             return _json_error("temporarily_unavailable", "too many sign-ins are held: try again later", 503)
+    elif grant_type == "client_credentials":
+        return await _agent_token(request, facade, form)
     elif grant_type == "refresh_token":
         presented = str(form.get("refresh_token", ""))
         family, _, _ = presented.partition(".")
@@ -488,7 +494,7 @@ async def token(request: web.Request) -> web.Response:
             return _json_error("invalid_grant", "the refresh token is unknown, spent or another client's")
         grant = found
     else:
-        return _json_error("unsupported_grant_type", "authorization_code or refresh_token")
+        return _json_error("unsupported_grant_type", "authorization_code, refresh_token or client_credentials")
     lifetime = facade.settings.oauth_token_lifetime_s
     access = facade.signing.issue(
         issuer=facade.issuer,
@@ -506,6 +512,57 @@ async def token(request: web.Request) -> web.Response:
         "scope": grant["scope"],
     }
     return web.json_response(body, headers=_PRIVATE)
+
+
+async def _agent_token(request: web.Request, facade: Facade, form: Any) -> web.Response:
+    """client_credentials (RFC 6749 §4.4) for the operator's agents: the client authenticates with its secret (HTTP
+    Basic or the form), asks for scopes it is allowed, and gets an access token naming itself, without a refresh
+    token. Its caller is `client:<id>`, with its own rate limit and audit line."""
+    client_id, secret = _client_credentials(request, form)
+    agent = facade.agents.get(client_id)
+    try:
+        expected = agent.secret.read() if agent is not None else ""
+    except OSError:
+        log.warning("the secret file of agent %s cannot be read", client_id)
+        expected = ""
+    # Compared in constant time whoever asks, so an unknown id and a wrong secret take alike.
+    valid = secrets.compare_digest(secret.encode(), expected.encode()) and bool(expected)
+    if agent is None or not valid:
+        log.info("client_credentials refused for client %r", client_id[:64])
+        return _json_error(
+            "invalid_client", "unknown client or wrong secret", 401, **{"WWW-Authenticate": 'Basic realm="oauth"'}
+        )
+    asked = str(form.get("scope") or " ".join(agent.scopes)).split()
+    if not asked or not set(asked) <= set(agent.scopes):
+        return _json_error("invalid_scope", f"this client may ask for {' '.join(agent.scopes)}")
+    resource = str(form.get("resource") or facade.settings.oauth_audiences[0])
+    if resource not in facade.settings.oauth_audiences:
+        return _json_error("invalid_target", "the resource is not this gateway")
+    lifetime = facade.settings.oauth_token_lifetime_s
+    access = facade.signing.issue(
+        issuer=facade.issuer,
+        subject=agent.client_id,
+        audience=resource,
+        scope=" ".join(asked),
+        client_id=agent.client_id,
+        lifetime_s=lifetime,
+        gty="client_credentials",
+    )
+    body = {"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime), "scope": " ".join(asked)}
+    return web.json_response(body, headers=_PRIVATE)
+
+
+def _client_credentials(request: web.Request, form: Any) -> tuple[str, str]:
+    """(client id, secret) from HTTP Basic (client_secret_basic, form-urlencoded parts) or the form."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return "", ""
+        client_id, _, secret = decoded.partition(":")
+        return unquote_plus(client_id), unquote_plus(secret)
+    return str(form.get("client_id", "")), str(form.get("client_secret", ""))
 
 
 async def _keep_registration(facade: Facade, client_id: str) -> None:

@@ -13,6 +13,7 @@ from gateway.baw.users import Subject
 from gateway.context import baw_credential_var, baw_identity_var, baw_user_var, bound, caller_var, client_var
 from gateway.errors import ExpiredAccessToken, InsufficientScope, RateLimited, Unauthorized, UserRequired
 from gateway.keys import (
+    AGENT_LIMITS,
     API_KEYS,
     AUTH_FAILURES,
     CLIENT_ADDRESS,
@@ -80,6 +81,7 @@ async def _admitted(request: web.Request, address_caller: str) -> str:
         if token and not isinstance(exc, ExpiredAccessToken):  # a guess, not a host refreshing late
             _admit(await failures.retry_after(address_caller), "Too many failed authentications from this address")
         raise
+    limit = request.app[AGENT_LIMITS].get(caller, limit)  # an agent with a limit of its own
     _admit(await limit.retry_after(caller), "Too many requests from this caller")
     return caller
 
@@ -97,6 +99,15 @@ def _admit(wait: int | None, refusal: str) -> None:
 def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None]:
     """GATEWAY_BAW_IDENTITY=user: BAW is called with the signed-in user's own credential; a key caller gets the
     service account only where GATEWAY_BAW_IDENTITY_KEYS=service allows it."""
+    if principal is not None and principal.agent:
+        agent = next((a for a in request.app[SETTINGS].oauth_agents if a.client_id == principal.subject), None)
+        if agent is None or not agent.service_view:
+            raise UserRequired(
+                "This gateway answers as the signed-in user, and this caller is an agent, not a user; the operator may "
+                "give it the service account's view (service_view in GATEWAY_OAUTH_AGENTS_FILE)."
+            )
+        yield  # the service account, as the operator allowed
+        return
     if principal is None:
         if request.app[SETTINGS].baw_identity_keys != "service":
             raise UserRequired(

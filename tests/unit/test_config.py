@@ -194,3 +194,18 @@ def test_workers_behind_the_oauth_facade_need_one_signing_key() -> None:
     }
     with pytest.raises(ConfigError, match="needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
         load_settings(facade)
+
+
+def test_an_agents_file_is_checked_whole(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    agents = tmp_path / "agents.json"
+    agents.write_text(
+        '[{"client_id": "ok", "secret_file": "%s", "scopes": ["baw.read"]},'
+        ' {"client_id": "no-secret", "secret_file": "/nonexistent", "scopes": ["baw.read"]},'
+        ' {"client_id": "greedy", "secret_file": "%s", "scopes": ["admin"]}]' % (secret, secret)
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**OAUTH, "GATEWAY_OAUTH_AGENTS_FILE": str(agents)})
+    problems = "\n".join(caught.value.problems)
+    assert "entry 2" in problems and "not in GATEWAY_OAUTH_SCOPES" in problems and "needs the façade" in problems
