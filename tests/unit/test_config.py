@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -200,11 +201,12 @@ def test_an_agents_file_is_checked_whole(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("s")
     agents = tmp_path / "agents.json"
-    agents.write_text(
-        '[{"client_id": "ok", "secret_file": "%s", "scopes": ["baw.read"]},'
-        ' {"client_id": "no-secret", "secret_file": "/nonexistent", "scopes": ["baw.read"]},'
-        ' {"client_id": "greedy", "secret_file": "%s", "scopes": ["admin"]}]' % (secret, secret)
-    )
+    entries = [
+        {"client_id": "ok", "secret_file": str(secret), "scopes": ["baw.read"]},
+        {"client_id": "no-secret", "secret_file": "/nonexistent", "scopes": ["baw.read"]},
+        {"client_id": "greedy", "secret_file": str(secret), "scopes": ["admin"]},
+    ]
+    agents.write_text(json.dumps(entries))
     with pytest.raises(ConfigError) as caught:
         load_settings({**OAUTH, "GATEWAY_OAUTH_AGENTS_FILE": str(agents)})
     problems = "\n".join(caught.value.problems)
