@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baw-gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
+        from gateway.web import scopes  # noqa: PLC0415 - the catalogue, to check the tools it names
+
+        try:
+            scopes.check(settings)
+        except ConfigError as exc:
+            print(f"baw-gateway: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         for name, value in settings.describe():
             print(f"{name}={value}")
         print("configuration is valid", file=sys.stderr)
@@ -90,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.app import create_app  # noqa: PLC0415
     from gateway.server import serve  # noqa: PLC0415
 
-    return _run(serve(create_app(settings), settings), loop_factory)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"baw-gateway: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return _run(serve(app, settings), loop_factory)
 
 
 def _openapi_env() -> Mapping[str, str]:

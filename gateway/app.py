@@ -53,7 +53,7 @@ from gateway.shared.flows import FlowStore
 from gateway.shared.limits import Limiter
 from gateway.shared.link import SharedState, redis_client
 from gateway.tls import RotatingTrust, client_ssl_context
-from gateway.web import discovery, facade, mcp, ops, plugin, rest
+from gateway.web import discovery, facade, mcp, ops, plugin, rest, scopes
 from gateway.web.access import ApiKeys
 from gateway.web.errors import error_middleware, request_id_middleware
 from gateway.web.facade import Facade
@@ -83,6 +83,7 @@ def create_app(
 ) -> web.Application:
     """`clock` (monotonic seconds) times the cache, the failure memory and the breaker; `wall_clock` (Unix time)
     judges token expiry. Tests move them by hand instead of sleeping."""
+    scopes.check(settings)
     app = web.Application(
         middlewares=[
             request_id_middleware,

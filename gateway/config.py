@@ -150,6 +150,9 @@ class Settings:
     oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_token_lifetime_s: float = 600.0
     oauth_agents: tuple[Agent, ...] = ()
+    # Scopes a tool needs beyond GATEWAY_OAUTH_SCOPES: ((scope, (tool, ...)), ...); a caller without one does not
+    # see those tools (web/scopes.py).
+    oauth_tool_scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
     oauth_cimd_timeout_s: float = 2.0
     baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
@@ -167,6 +170,12 @@ class Settings:
     redis_prefix: str = "baw-gateway"
     redis_timeout_s: float = 0.25
     plugin: PluginSettings = PluginSettings()
+
+    @property
+    def supported_scopes(self) -> tuple[str, ...]:
+        """Every scope a token of this gateway may carry: the required ones, then the tools' own."""
+        extra = [scope for scope, _ in self.oauth_tool_scopes if scope not in self.oauth_scopes]
+        return (*self.oauth_scopes, *dict.fromkeys(extra))
 
     def describe(self) -> list[tuple[str, str]]:
         """(variable, effective value) pairs for `check-config`, secrets masked."""
@@ -235,6 +244,7 @@ _ENV_NAMES = {
     "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
     "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
     "oauth_agents": "GATEWAY_OAUTH_AGENTS_FILE",
+    "oauth_tool_scopes": "GATEWAY_OAUTH_TOOL_SCOPES",
     "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
     "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
     "baw_identity": "GATEWAY_BAW_IDENTITY",
@@ -408,6 +418,18 @@ def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
             raise ValueError(raw)
         clients.append((client_id.strip(), redirects))
     return tuple(clients)
+
+
+def _tool_scopes(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`baw.search=search_processes process_status_overview;baw.tasks=get_task`: scopes and the tools needing them."""
+    pairs = []
+    for entry in (part.strip() for part in raw.split(";") if part.strip()):
+        scope, _, tools = entry.partition("=")
+        names = tuple(tools.replace(",", " ").split())
+        if not scope.strip() or " " in scope.strip() or not names:
+            raise ValueError(raw)
+        pairs.append((scope.strip(), names))
+    return tuple(pairs)
 
 
 def _agents(r: _Reader) -> tuple[Agent, ...]:
@@ -661,6 +683,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
         oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
         oauth_agents=_agents(r),
+        oauth_tool_scopes=r.parsed(
+            "GATEWAY_OAUTH_TOOL_SCOPES",
+            (),
+            _tool_scopes,
+            "scope=tool tool;scope2=tool (e.g. baw.search=search_processes)",
+        ),
         oauth_cimd_private_hosts=r.parsed("GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS", (), _words(","), "host names, commas"),
         oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
         baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
@@ -709,9 +737,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_OAUTH_AGENTS_FILE needs the façade (GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER): it issues their tokens"
         )
     for agent in settings.oauth_agents:
-        unknown = [scope for scope in agent.scopes if scope not in settings.oauth_scopes]
+        unknown = [scope for scope in agent.scopes if scope not in settings.supported_scopes]
         if unknown:
-            r.problems.append(f"agent {agent.client_id}: scopes {unknown} are not in GATEWAY_OAUTH_SCOPES")
+            r.problems.append(
+                f"agent {agent.client_id}: scopes {unknown} are neither in GATEWAY_OAUTH_SCOPES nor "
+                "GATEWAY_OAUTH_TOOL_SCOPES"
+            )
     if r.env.get("GATEWAY_BREAKER_FAILURES"):
         r.problems.append(
             "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "

@@ -35,7 +35,7 @@ def _document(settings: Settings, resource: str) -> dict[str, object]:
     return {
         "resource": resource,
         "authorization_servers": [settings.oauth_issuer],
-        "scopes_supported": list(settings.oauth_scopes),
+        "scopes_supported": list(settings.supported_scopes),
         "bearer_methods_supported": ["header"],
         "resource_name": settings.plugin.name_for_human,
     }

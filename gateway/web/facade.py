@@ -128,7 +128,7 @@ class Facade:
             "token_endpoint": self.url("/oauth/token"),
             "registration_endpoint": self.url("/oauth/register"),
             "jwks_uri": self.url("/oauth/jwks"),
-            "scopes_supported": list(self.settings.oauth_scopes),
+            "scopes_supported": list(self.settings.supported_scopes),
             "response_types_supported": ["code"],
             "grant_types_supported": grants,
             "code_challenge_methods_supported": ["S256"],
@@ -297,8 +297,9 @@ async def authorize(request: web.Request) -> web.Response:
     resource = query.get("resource") or facade.settings.oauth_audiences[0]
     if resource not in facade.settings.oauth_audiences:
         return _refused("The application asked for access to a service other than this gateway.")
-    asked = (query.get("scope") or " ".join(facade.settings.oauth_scopes)).split()
-    if not set(asked) <= set(facade.settings.oauth_scopes):
+    required = facade.settings.oauth_scopes  # every token carries them; a tool family's scope comes on top
+    asked = list(dict.fromkeys([*required, *(query.get("scope") or "").split()]))
+    if not set(asked) <= set(facade.settings.supported_scopes):
         return _refused("The application asked for a permission this gateway does not grant.")
     flow_id, browser = secrets.token_urlsafe(24), _browser(request)
     flow = {

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway import __version__, tracing
 from gateway.config import Settings
-from gateway.context import bound, caller_var
+from gateway.context import bound, caller_var, hidden_tools_var
 from gateway.errors import RateLimited
 from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE, RATE_LIMITER
 from gateway.service import ProcessService
@@ -66,6 +66,11 @@ def _fixed_catalogue(adapter: Adapter) -> Adapter:
     otherwise keeps a notification stream open for nothing (the library always says true)."""
 
     class Fixed(type(adapter)):  # type: ignore[misc]
+        def describe_tool(self, spec: Any) -> Any:
+            # A tool this caller's scopes do not reach is absent from tools/list and unknown to tools/call
+            # (the library asks this for both).
+            return None if spec.name in hidden_tools_var.get() else super().describe_tool(spec)
+
         def capabilities(self, registry: Any) -> dict[str, Any]:
             caps = dict(super().capabilities(registry))
             if "tools" in caps:

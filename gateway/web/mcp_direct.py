@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from pydantic_core import to_json
 
+from gateway.context import hidden_tools_var
 from gateway.keys import PROCESS_SERVICE
 from gateway.web.mcp_calls import Outcome, call_tool
 from gateway.web.tools import Rendered, Tool
@@ -103,7 +104,7 @@ class DirectCalls:
         if not isinstance(params, dict) or not params.keys() <= _PARAMS_KEYS or not _meta(params.get("_meta")):
             return None
         name, arguments = params.get("name"), params.get("arguments", {})
-        tool = self.tools.get(name) if isinstance(name, str) else None
+        tool = self.tools.get(name) if isinstance(name, str) and name not in hidden_tools_var.get() else None
         # Mcp-Name must equal the name as sent; a base64-encoded header is the library's to decode.
         if tool is None or headers.get("Mcp-Name") != name or not isinstance(arguments, dict):
             return None

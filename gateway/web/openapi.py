@@ -16,6 +16,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway import __version__
 from gateway.config import Settings
+from gateway.web import scopes
 from gateway.web.schemas import ErrorSchema
 
 OPENAPI_VERSION = "3.0.3"
@@ -79,7 +80,7 @@ def build_openapi(
             "oauth",
             {"type": "oauth2", "description": "Sign in at the gateway's OAuth issuer.", "flows": flow},
         )
-        schemes.append({"oauth": list(settings.oauth_scopes)})
+        schemes.append({"oauth": list(settings.oauth_scopes)})  # (per operation below: its tool's scopes)
     protected = bool(schemes)
     for route in router.routes():
         annotations = getattr(route.handler, "__apispec__", None)
@@ -89,7 +90,8 @@ def build_openapi(
         if settings.baw_identity == "user" and "403" in operation["responses"]:
             operation["responses"]["403"]["description"] = USER_FORBIDDEN
         if protected:
-            operation["security"] = schemes  # any one of them
+            needed = list(scopes.needed(settings, route.handler.__name__))
+            operation["security"] = [{"oauth": needed} if "oauth" in scheme else scheme for scheme in schemes]
             operation["responses"].setdefault("401", _response(401, {"description": _ERROR_DESCRIPTIONS[401]}))
             operation["responses"].setdefault("429", _response(429, {"description": _ERROR_DESCRIPTIONS[429]}))
         spec.path(path=route.resource.canonical, operations={route.method.lower(): operation})
@@ -103,7 +105,14 @@ def _authorization_code(metadata: dict[str, Any], settings: Settings) -> dict[st
     flow: dict[str, Any] = {
         "authorizationUrl": authorize,
         "tokenUrl": token,
-        "scopes": {scope: "Read BAW process instances and tasks." for scope in settings.oauth_scopes},
+        "scopes": {
+            **{scope: "Read BAW process instances and tasks." for scope in settings.oauth_scopes},
+            **{
+                scope: f"Use the tools {', '.join(names)}."
+                for scope, names in settings.oauth_tool_scopes
+                if scope not in settings.oauth_scopes
+            },
+        },
     }
     if isinstance(metadata.get("token_endpoint"), str):
         flow["refreshUrl"] = token

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, response_schema
 from marshmallow import Schema, ValidationError
 
+from gateway.context import hidden_tools_var
 from gateway.errors import InvalidRequest
 from gateway.keys import PROCESS_SERVICE
 from gateway.web.audit import audited
@@ -53,6 +54,8 @@ def rest_handler(tool: Tool) -> Handler:
             raise InvalidRequest(validation_message(exc, tool.query)) from None
 
     async def handler(request: web.Request) -> web.Response:
+        if tool.name in hidden_tools_var.get():
+            raise web.HTTPNotFound()  # as for a path that does not exist (GATEWAY_OAUTH_TOOL_SCOPES)
         async with audited(tool.name, "rest", request.query):
             query = valid_query(request)
             rendered, headers = await tool.run(request.app[PROCESS_SERVICE], query)

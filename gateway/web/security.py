@@ -10,7 +10,15 @@ from typing import Iterator
 from aiohttp import web
 
 from gateway.baw.users import Subject
-from gateway.context import baw_credential_var, baw_identity_var, baw_user_var, bound, caller_var, client_var
+from gateway.context import (
+    baw_credential_var,
+    baw_identity_var,
+    baw_user_var,
+    bound,
+    caller_var,
+    client_var,
+    hidden_tools_var,
+)
 from gateway.errors import ExpiredAccessToken, InsufficientScope, RateLimited, Unauthorized, UserRequired
 from gateway.keys import (
     AGENT_LIMITS,
@@ -24,6 +32,7 @@ from gateway.keys import (
     USER_CREDENTIALS,
 )
 from gateway.oauth.issuer import ExpiredToken, InvalidToken, MissingScope, Principal
+from gateway.web import scopes
 from gateway.web.access import is_protected
 from gateway.web.discovery import challenge
 from gateway.web.errors import Handler
@@ -45,8 +54,17 @@ async def caller_middleware(request: web.Request, handler: Handler) -> web.Strea
     if is_protected(request.path):
         caller = await _admitted(request, caller)
     principal = request.get(PRINCIPAL)
+    if principal is not None and settings.oauth_tool_scopes:
+        with bound(hidden_tools_var, scopes.hidden(settings, principal.scopes)):
+            return await _as_caller(request, handler, caller, principal)
+    return await _as_caller(request, handler, caller, principal)
+
+
+async def _as_caller(
+    request: web.Request, handler: Handler, caller: str, principal: Principal | None
+) -> web.StreamResponse:
     with bound(caller_var, caller), bound(client_var, principal.client_id if principal is not None else None):
-        if settings.baw_identity == "user" and is_protected(request.path):
+        if request.app[SETTINGS].baw_identity == "user" and is_protected(request.path):
             with _as_user(request, principal):
                 return await handler(request)
         return await handler(request)

@@ -12,6 +12,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from gateway.app import create_app
+from gateway.config import ConfigError, load_settings
 from tests.integration.facade.signin import PUBLIC
 
 SECRET = "agent-secret-5b1e0c9d"
@@ -30,10 +32,15 @@ def gateway_env(gateway_env, tmp_path):
             "rate_limit_rps": 0.01,
         },
         {"client_id": "triage-bot", "secret_file": str(secret), "scopes": ["baw.read"]},
+        {"client_id": "searcher", "secret_file": str(secret), "scopes": ["baw.read", "baw.search"]},
     ]
     path = tmp_path / "agents.json"
     path.write_text(json.dumps(agents))
-    return {**gateway_env, "GATEWAY_OAUTH_AGENTS_FILE": str(path)}
+    return {
+        **gateway_env,
+        "GATEWAY_OAUTH_AGENTS_FILE": str(path),
+        "GATEWAY_OAUTH_TOOL_SCOPES": "baw.search=search_processes process_status_overview",
+    }
 
 
 def _basic(client_id: str, secret: str) -> dict[str, str]:
@@ -97,3 +104,51 @@ async def test_the_metadata_advertises_client_credentials(gateway) -> None:
     metadata = await (await gateway.get("/.well-known/oauth-authorization-server")).json()
     assert "client_credentials" in metadata["grant_types_supported"]
     assert "client_secret_basic" in metadata["token_endpoint_auth_methods_supported"]
+
+
+# ------------------------------------------------------------------ tools per caller
+
+
+async def _tools(token: str, mode: str) -> tuple[set[str], object]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with Client(streamable_http_client(f"{PUBLIC}/mcp", http_client=http), mode=mode) as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            try:
+                called = await client.call_tool("search_processes", {"app": "LOAN"})
+            except Exception as exc:  # noqa: BLE001 - the refusal is what is looked at
+                called = exc
+    return listed, called
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_caller_sees_only_the_tools_its_scopes_reach(gateway, mode) -> None:
+    """Issue 28: tools a caller may not use were listed and merely refused on call; a model plans with what it
+    sees. Without baw.search, search_processes and process_status_overview are absent, and unknown when called."""
+    _, narrow = await _token(gateway, "triage-bot")
+    listed, called = await _tools(narrow["access_token"], mode)
+    assert "get_process_status" in listed and not {"search_processes", "process_status_overview"} & listed
+    assert "unknown tool: search_processes" in str(called)  # as for a name that does not exist
+    _, wide = await _token(gateway, "searcher")
+    listed, called = await _tools(wide["access_token"], mode)
+    assert {"search_processes", "process_status_overview"} <= listed
+    assert called.is_error is False
+
+
+async def test_a_hidden_tool_is_404_on_the_rest_face_and_the_documents_name_the_scopes(gateway) -> None:
+    _, narrow = await _token(gateway, "triage-bot")
+    _, wide = await _token(gateway, "searcher")
+    for token, status in ((narrow, 404), (wide, 200)):
+        answer = await gateway.get(
+            "/baw/processes?app=LOAN", headers={"Authorization": f"Bearer {token['access_token']}"}
+        )
+        assert answer.status == status
+    resource = await (await gateway.get("/.well-known/oauth-protected-resource/mcp")).json()
+    assert resource["scopes_supported"] == ["baw.read", "baw.search"]
+    document = await (await gateway.get("/openapi.json")).json()
+    search = document["paths"]["/baw/processes"]["get"]["security"]
+    assert {"oauth": ["baw.read", "baw.search"]} in search
+
+
+def test_a_tool_scope_naming_no_tool_stops_the_start(gateway_env) -> None:
+    with pytest.raises(ConfigError, match="do not exist: serch_processes"):
+        create_app(load_settings({**gateway_env, "GATEWAY_OAUTH_TOOL_SCOPES": "baw.search=serch_processes"}))
