@@ -210,16 +210,32 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
                 )
                 store = FlowStore(clock=app[CLOCK], bounds=facade.LOCAL_BOUNDS)
                 signing = SigningKey(settings.oauth_proxy_signing_key)
-                front = app[FACADE] = Facade(settings, signing, renewed, store, session, trust, documents)
+                enterprise = {
+                    url: Issuer(url, (settings.oauth_issuer,), (), session, ca_bundle=settings.oauth_ca_bundle)
+                    for url in settings.oauth_id_jag_issuers
+                }
+                front = app[FACADE] = Facade(
+                    settings, signing, renewed, store, session, trust, documents, id_jag_issuers=enterprise
+                )
                 if SHARED_STATE in app:
                     front.attach(app[SHARED_STATE])
                 issuer.trust(front.metadata(), [front.signing.jwk])
-            try:
-                await asyncio.wait_for(renewed.refresh(), 10)
-            except (GatewayError, TimeoutError) as exc:
-                log.warning("issuer keys not loaded at start (renewal goes on in the background): %s", exc)
+                for n, idp in enumerate(enterprise.values()):  # the keys their ID-JAGs are signed with, renewed
+                    await _first_keys(idp)
+                    await stack.enter_async_context(
+                        _background(app, f"id_jag_key_renewal_{n}", idp.run(), task=f"id-jag-key-renewal-{n}")
+                    )
+            await _first_keys(renewed)
             async with _background(app, "oauth_key_renewal", renewed.run(), task="oauth-key-renewal"):
                 yield
+
+
+async def _first_keys(issuer: Issuer) -> None:
+    """An issuer's keys at start, within 10 s; the renewal task goes on trying when they are not there yet."""
+    try:
+        await asyncio.wait_for(issuer.refresh(), 10)
+    except (GatewayError, TimeoutError) as exc:
+        log.warning("keys of %s not loaded at start (renewal goes on in the background): %s", issuer.issuer, exc)
 
 
 async def baw_session(app: web.Application) -> AsyncIterator[None]:

@@ -150,6 +150,7 @@ class Settings:
     oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
     oauth_token_lifetime_s: float = 600.0
     oauth_agents: tuple[Agent, ...] = ()
+    oauth_id_jag_issuers: tuple[str, ...] = ()  # enterprise IdPs whose ID-JAGs the façade redeems (jwt-bearer)
     # Scopes a tool needs beyond GATEWAY_OAUTH_SCOPES: ((scope, (tool, ...)), ...); a caller without one does not
     # see those tools (web/scopes.py).
     oauth_tool_scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -244,6 +245,7 @@ _ENV_NAMES = {
     "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
     "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
     "oauth_agents": "GATEWAY_OAUTH_AGENTS_FILE",
+    "oauth_id_jag_issuers": "GATEWAY_OAUTH_ID_JAG_ISSUERS",
     "oauth_tool_scopes": "GATEWAY_OAUTH_TOOL_SCOPES",
     "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
     "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
@@ -418,6 +420,13 @@ def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
             raise ValueError(raw)
         clients.append((client_id.strip(), redirects))
     return tuple(clients)
+
+
+def _https_urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not urls or not all(URL(url).scheme == "https" and URL(url).host for url in urls):
+        raise ValueError(raw)
+    return urls
 
 
 def _tool_scopes(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -683,6 +692,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
         oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
         oauth_agents=_agents(r),
+        oauth_id_jag_issuers=r.parsed(
+            "GATEWAY_OAUTH_ID_JAG_ISSUERS", (), _https_urls, "comma-separated https:// issuers"
+        ),
         oauth_tool_scopes=r.parsed(
             "GATEWAY_OAUTH_TOOL_SCOPES",
             (),
@@ -732,6 +744,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             settings.baw_token_exchange_client_id and settings.baw_token_exchange_client_secret
         ):
             r.problems.append("GATEWAY_BAW_TOKEN_EXCHANGE_URL needs GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID and _SECRET")
+    if settings.oauth_id_jag_issuers and settings.oauth_proxy_upstream_issuer is None:
+        r.problems.append(
+            "GATEWAY_OAUTH_ID_JAG_ISSUERS needs the façade (GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER): it redeems ID-JAGs"
+        )
     if settings.oauth_agents and settings.oauth_proxy_upstream_issuer is None:
         r.problems.append(
             "GATEWAY_OAUTH_AGENTS_FILE needs the façade (GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER): it issues their tokens"

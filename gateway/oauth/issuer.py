@@ -248,11 +248,28 @@ class Issuer:
 
     async def _verify(self, token: str) -> Principal:
         try:
-            header = jwt.get_unverified_header(token)
+            jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             if self._introspection is not None:
                 return await self._introspect(token)
             raise InvalidToken(f"not a JWT ({exc})") from None
+        claims = await self.verified_claims(token)
+        scopes = _scopes(claims)
+        missing = tuple(scope for scope in self._required if scope not in scopes)
+        if missing:
+            raise MissingScope(missing)
+        return self._principal(claims, scopes)
+
+    async def verified_claims(self, token: str, *, typ: str | None = None, require: tuple[str, ...] = ()) -> dict:
+        """The claims of a JWT this issuer signed, for one of our audiences, within its lifetime (`typ`: the
+        header's type it must have; `require`: claims it must carry besides exp, iss, aud and sub). The header is
+        read first: a wrong algorithm or an unknown key id is refused before any signature check."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"not a JWT ({exc})") from None
+        if typ is not None and str(header.get("typ", "")).lower() != typ:
+            raise InvalidToken(f"the token's type is not {typ}")
         algorithm, kid = header.get("alg"), str(header.get("kid", ""))
         if algorithm not in ALGORITHMS:
             raise InvalidToken(f"algorithm {algorithm!r} is not accepted")
@@ -270,17 +287,13 @@ class Issuer:
                 audience=list(self._audiences),
                 issuer=self.issuer,
                 leeway=LEEWAY_S,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iss", "aud", "sub", *require]},
             )
         except jwt.ExpiredSignatureError as exc:  # (PyJWT checks the signature before the claims)
             raise ExpiredToken(str(exc)) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        scopes = _scopes(claims)
-        missing = tuple(scope for scope in self._required if scope not in scopes)
-        if missing:
-            raise MissingScope(missing)
-        return self._principal(claims, scopes)
+        return claims
 
     def _principal(self, claims: dict[str, Any], scopes: frozenset[str]) -> Principal:
         client = claims.get("client_id") or claims.get("azp")

@@ -36,6 +36,7 @@ redis.call('SET', KEYS[1], cjson.encode(entry), 'PX', ARGV[3])
 return v
 """,
 )
+ONCE = Script("oauth_once", "return redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) and 1 or 0")
 DEFAULT_BOUND = 10_000
 
 
@@ -84,6 +85,19 @@ class FlowStore:
             if len(table) >= table.maxsize:
                 raise StoreFull(kind)
         table[name] = (self._clock() + ttl_s, text)
+
+    async def first_time(self, kind: str, key: str, ttl_s: float) -> bool:
+        """True the first time `key` is seen within `ttl_s`, whichever replica sees it (a single-use `jti`)."""
+        if self._shared is not None:
+            answer = await self._shared.script(ONCE, [self._key(kind, key)], [max(1, round(ttl_s * 1000))])
+            if answer is not None:
+                return int(answer) == 1
+        table, name = self._table(kind), hashed(key)
+        entry = table.get(name)
+        if entry is not None and entry[0] > self._clock():
+            return False
+        self._local_put(kind, name, "1", ttl_s)
+        return True
 
     async def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return await self._read(kind, key, GET, take=False)

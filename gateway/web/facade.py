@@ -24,10 +24,12 @@ import html
 import logging
 import secrets
 import ssl
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
 import aiohttp
+import jwt
 from aiohttp import web
 from yarl import URL
 
@@ -48,6 +50,10 @@ CLIENT_UNUSED_TTL_S = 3600  # a registration no code was ever redeemed for is go
 CLIENT_TTL_S = 90 * 86400
 REFRESH_TTL_S = 30 * 86400
 BROWSER_COOKIE = "baw_gateway_signin"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523, as enterprise-managed authorization uses it
+ID_JAG_TYPE = "oauth-id-jag+jwt"
+# Claims of an ID-JAG copied into the façade's token: what names the user in BAW (GATEWAY_BAW_USER_CLAIM).
+_USER_CLAIMS = ("preferred_username", "username", "email", "upn")
 # What anonymous callers may make the façade do (rate per second, burst), per address and in total. A person signs
 # in a few times a day; a host's servers register once per connector. The totals bound what the tables can hold:
 # sign-ins under way ≤ 10/s × FLOW_TTL_S + 200, unused registrations ≤ 1/s × CLIENT_UNUSED_TTL_S + 100.
@@ -96,6 +102,8 @@ class Facade:
         session: aiohttp.ClientSession,
         trust: ssl.SSLContext | bool,
         documents: ClientDocuments,
+        *,
+        id_jag_issuers: dict[str, Issuer] | None = None,
     ) -> None:
         self.settings, self.signing, self.upstream, self.store = settings, signing, upstream, store
         self.session, self.trust, self.documents = session, trust, documents
@@ -103,6 +111,7 @@ class Facade:
         self.issuer = settings.oauth_issuer
         self.operator_clients = {client_id: list(uris) for client_id, uris in settings.oauth_proxy_clients}
         self.agents = {agent.client_id: agent for agent in settings.oauth_agents}
+        self.id_jag_issuers = id_jag_issuers or {}  # enterprise IdPs, by issuer URL
         self.sign_ins = Brake("sign-ins", SIGN_IN_LIMITS)
         self.registrations = Brake("registrations", REGISTRATION_LIMITS)
         self.document_fetches = Brake("client-documents", DOCUMENT_LIMITS)
@@ -121,6 +130,7 @@ class Facade:
 
     def metadata(self) -> dict[str, Any]:
         grants = ["authorization_code", "refresh_token"] + (["client_credentials"] if self.agents else [])
+        grants += [JWT_BEARER] if self.id_jag_issuers else []
         methods = ["none"] + (["client_secret_basic", "client_secret_post"] if self.agents else [])
         return {
             "issuer": self.issuer,
@@ -479,6 +489,8 @@ async def token(request: web.Request) -> web.Response:
             return _json_error("temporarily_unavailable", "too many sign-ins are held: try again later", 503)
     elif grant_type == "client_credentials":
         return await _agent_token(request, facade, form)
+    elif grant_type == JWT_BEARER and facade.id_jag_issuers:
+        return await _id_jag_token(request, facade, form)
     elif grant_type == "refresh_token":
         presented = str(form.get("refresh_token", ""))
         family, _, _ = presented.partition(".")
@@ -495,7 +507,7 @@ async def token(request: web.Request) -> web.Response:
             return _json_error("invalid_grant", "the refresh token is unknown, spent or another client's")
         grant = found
     else:
-        return _json_error("unsupported_grant_type", "authorization_code, refresh_token or client_credentials")
+        return _json_error("unsupported_grant_type", f"one of {', '.join(facade.metadata()['grant_types_supported'])}")
     lifetime = facade.settings.oauth_token_lifetime_s
     access = facade.signing.issue(
         issuer=facade.issuer,
@@ -550,6 +562,58 @@ async def _agent_token(request: web.Request, facade: Facade, form: Any) -> web.R
         gty="client_credentials",
     )
     body = {"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime), "scope": " ".join(asked)}
+    return web.json_response(body, headers=_PRIVATE)
+
+
+async def _id_jag_token(request: web.Request, facade: Facade, form: Any) -> web.Response:
+    """Enterprise-managed authorization (the MCP extension for cross-app access; Okta's Cross App Access): the user
+    signed in once at the company IdP, the host exchanged that sign-in there for an ID-JAG (RFC 8693) and redeems
+    it here (RFC 7523 jwt-bearer), with no consent screen. The ID-JAG must come from an IdP the operator trusts
+    (GATEWAY_OAUTH_ID_JAG_ISSUERS), signed by its keys, for this authorization server (`aud`), for this gateway
+    (`resource`), for the client redeeming it (`client_id`), within its lifetime, and once (`jti`). The answer is
+    the façade's own access token for that user."""
+    assertion = str(form.get("assertion", ""))
+    client_id, _ = _client_credentials(request, form)
+    try:
+        named = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        named = None
+    idp = facade.id_jag_issuers.get(named) if isinstance(named, str) else None
+    if idp is None:
+        return _json_error("invalid_grant", "the assertion is not an ID-JAG of an identity provider trusted here")
+    try:
+        claims = await idp.verified_claims(assertion, typ=ID_JAG_TYPE, require=("jti", "client_id", "iat"))
+    except InvalidToken as exc:
+        log.info("an ID-JAG from %s was refused: %s", named, exc)
+        return _json_error("invalid_grant", f"the ID-JAG is not valid here: {exc}")
+    if not client_id or claims["client_id"] != client_id:
+        return _json_error("invalid_grant", "the ID-JAG was issued to another client")
+    if claims.get("resource") not in facade.settings.oauth_audiences:
+        return _json_error("invalid_grant", "the ID-JAG is for another resource than this gateway")
+    try:
+        first = await facade.store.first_time(
+            "jti", f"{named}#{claims['jti']}", float(claims["exp"]) - time.time() + 60
+        )
+    except StoreFull:
+        return _json_error("temporarily_unavailable", "too many assertions are held: try again later", 503)
+    if not first:
+        log.warning("an ID-JAG from %s was presented again (jti replayed) by client %s", named, client_id[:64])
+        return _json_error("invalid_grant", "the ID-JAG was already used")
+    asked = list(dict.fromkeys([*facade.settings.oauth_scopes, *str(claims.get("scope") or "").split()]))
+    scope = " ".join(s for s in asked if s in facade.settings.supported_scopes)
+    lifetime = facade.settings.oauth_token_lifetime_s
+    user = {claim: claims[claim] for claim in (*_USER_CLAIMS, facade.settings.baw_user_claim) if claim in claims}
+    access = facade.signing.issue(
+        issuer=facade.issuer,
+        subject=str(claims["sub"]),
+        audience=str(claims["resource"]),
+        scope=scope,
+        client_id=client_id,
+        lifetime_s=lifetime,
+        **user,
+    )
+    log.info("an ID-JAG from %s was redeemed for client %s", named, client_id[:64])
+    body = {"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime), "scope": scope}
     return web.json_response(body, headers=_PRIVATE)
 
 
