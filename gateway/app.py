@@ -198,6 +198,7 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
                     (),
                     session,
                     ca_bundle=settings.oauth_ca_bundle,
+                    user_claim=settings.baw_user_claim,
                 )
                 trust = client_ssl_context(settings.oauth_ca_bundle) if settings.oauth_ca_bundle else True
                 documents = await stack.enter_async_context(

@@ -731,10 +731,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if settings.workers > 1:
         _check_workers(settings, r.problems)
     if settings.baw_identity == "user":
-        if settings.oauth_issuer is None or settings.oauth_proxy_upstream_issuer is not None:
+        if settings.oauth_issuer is None:
             r.problems.append(
-                "GATEWAY_BAW_IDENTITY=user needs hosts to sign users in at an issuer (GATEWAY_OAUTH_ISSUER; the façade "
-                "does not keep the upstream token a BAW credential is exchanged from)"
+                "GATEWAY_BAW_IDENTITY=user needs hosts to sign users in: GATEWAY_OAUTH_ISSUER, or the façade "
+                "(GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER, which keeps each user's upstream token for the exchange)"
             )
         if settings.baw_token_exchange_url is None and settings.baw_zen_url is None:
             r.problems.append(

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class SigningKey:
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         self._derivation_key = hashlib.sha256(b"baw-gateway derivation\0" + private).digest()
+        self._sealing = AESGCM(hashlib.sha256(b"baw-gateway sealing\0" + private).digest())
         self.jwk: dict[str, Any] = {**public, "kid": self.kid, "use": "sig", "alg": "ES256"}
 
     def derive(self, label: str, data: str) -> str:
@@ -48,6 +51,20 @@ class SigningKey:
         instead of stored."""
         mac = hmac.new(self._derivation_key, f"{label}\0{data}".encode("utf-8", "surrogatepass"), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+    def seal(self, plain: str) -> str:
+        """`plain` encrypted and authenticated (AES-256-GCM, a key derived from this one): what the façade keeps
+        of a user's upstream tokens, so Redis, a backup or a dump holds nothing usable."""
+        nonce = secrets.token_bytes(12)
+        return base64.urlsafe_b64encode(nonce + self._sealing.encrypt(nonce, plain.encode(), None)).decode("ascii")
+
+    def unseal(self, sealed: str) -> str | None:
+        """What `seal` sealed, or None for anything else (another key, a changed byte)."""
+        try:
+            raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
+            return self._sealing.decrypt(raw[:12], raw[12:], None).decode()
+        except (ValueError, InvalidTag):
+            return None
 
     def issue(
         self, issuer: str, subject: str, audience: str, scope: str, client_id: str, lifetime_s: float, **extra: Any

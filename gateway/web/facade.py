@@ -36,11 +36,12 @@ from yarl import URL
 from gateway.config import Settings
 from gateway.keys import CLIENT_ADDRESS, FACADE, SETTINGS
 from gateway.oauth.documents import ClientDocuments, acceptable_redirect, looks_like_document_url
-from gateway.oauth.issuer import InvalidToken, Issuer, MissingScope
+from gateway.oauth.issuer import InvalidToken, Issuer
 from gateway.oauth.signing import SigningKey
 from gateway.shared.flows import FlowStore, StoreFull, hashed
 from gateway.shared.limits import Limiter
 from gateway.shared.link import SharedState
+from gateway.web.upstream import UpstreamIdp, UpstreamRefused
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Facade:
     ) -> None:
         self.settings, self.signing, self.upstream, self.store = settings, signing, upstream, store
         self.session, self.trust, self.documents = session, trust, documents
+        self.idp = UpstreamIdp(settings, upstream, session, trust, store, signing, self.url("/oauth/callback"))
         assert settings.oauth_issuer is not None
         self.issuer = settings.oauth_issuer
         self.operator_clients = {client_id: list(uris) for client_id, uris in settings.oauth_proxy_clients}
@@ -399,10 +401,6 @@ def _upstream_verifier(facade: Facade, upstream_state: str) -> str:
     return facade.signing.derive("upstream-pkce", upstream_state)
 
 
-class UpstreamRefused(Exception):
-    """The IdP's answer did not name a user; the message says why, for the log (no code, no token in it)."""
-
-
 async def callback(request: web.Request) -> web.Response:
     """The upstream IdP's answer: redeem its code, learn who signed in, give the host a code of ours."""
     facade = request.app[FACADE]
@@ -418,47 +416,18 @@ async def callback(request: web.Request) -> web.Response:
         log.warning("sign-in at the upstream IdP failed for client %s: %r", flow["client_id"], error)
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="access_denied")
     try:
-        subject = await _upstream_subject(facade, request.query["code"], _upstream_verifier(facade, upstream_state))
+        principal = await facade.idp.sign_in(request.query["code"], _upstream_verifier(facade, upstream_state))
     except UpstreamRefused as exc:
         log.warning("sign-in at the upstream IdP failed for client %s: %s", flow["client_id"], exc)
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="server_error")
     code = secrets.token_urlsafe(32)
     grant = {key: flow[key] for key in ("client_id", "redirect_uri", "challenge", "scope", "resource")}
+    grant.update(subject=principal.subject, username=principal.username)
     try:
-        await facade.store.put("code", code, {**grant, "subject": subject}, CODE_TTL_S)
+        await facade.store.put("code", code, grant, CODE_TTL_S)
     except StoreFull:
         return _back(flow["redirect_uri"], facade.issuer, flow["state"], error="temporarily_unavailable")
     return _back(flow["redirect_uri"], facade.issuer, flow["state"], code=code)
-
-
-async def _upstream_subject(facade: Facade, code: str, verifier: str) -> str:
-    endpoint = facade.upstream.metadata.get("token_endpoint")
-    if not isinstance(endpoint, str):
-        raise UpstreamRefused("the IdP's metadata names no token endpoint")
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": facade.url("/oauth/callback"),
-        "client_id": facade.settings.oauth_proxy_client_id or "",
-        "code_verifier": verifier,
-    }
-    if facade.settings.oauth_proxy_client_secret is not None:
-        form["client_secret"] = facade.settings.oauth_proxy_client_secret.read()
-    try:
-        async with facade.session.post(endpoint, data=form, ssl=facade.trust, allow_redirects=False) as response:
-            if response.status != 200:
-                raise UpstreamRefused(f"its token endpoint answered HTTP {response.status}")
-            tokens = await response.json(content_type=None)
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        raise UpstreamRefused(f"its token endpoint could not be used ({type(exc).__name__})") from None
-    token = tokens.get("id_token") or tokens.get("access_token") if isinstance(tokens, dict) else None
-    if not isinstance(token, str):
-        raise UpstreamRefused("its token endpoint answered without a token")
-    try:
-        principal = await facade.upstream.verify(token)  # the upstream's signature, issuer, audience and expiry
-    except (InvalidToken, MissingScope) as exc:
-        raise UpstreamRefused(f"its token is not valid here: {exc}") from None
-    return principal.subject
 
 
 # ------------------------------------------------------------------ tokens
@@ -482,7 +451,7 @@ async def token(request: web.Request) -> web.Response:
         await _keep_registration(facade, grant["client_id"])
         family = secrets.token_urlsafe(16)
         refresh = f"{family}.{secrets.token_urlsafe(32)}"
-        grant = {key: grant[key] for key in ("client_id", "scope", "resource", "subject")}
+        grant = {key: grant[key] for key in ("client_id", "scope", "resource", "subject", "username")}
         try:
             await facade.store.put("refresh", family, {**grant, "current": hashed(refresh)}, REFRESH_TTL_S)
         except StoreFull:
@@ -516,6 +485,7 @@ async def token(request: web.Request) -> web.Response:
         scope=grant["scope"],
         client_id=grant["client_id"],
         lifetime_s=lifetime,
+        **{facade.settings.baw_user_claim or "preferred_username": grant.get("username") or grant["subject"]},
     )
     body = {
         "access_token": access,

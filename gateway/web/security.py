@@ -25,6 +25,7 @@ from gateway.keys import (
     API_KEYS,
     AUTH_FAILURES,
     CLIENT_ADDRESS,
+    FACADE,
     OAUTH_ISSUER,
     PRINCIPAL,
     RATE_LIMITER,
@@ -65,7 +66,7 @@ async def _as_caller(
 ) -> web.StreamResponse:
     with bound(caller_var, caller), bound(client_var, principal.client_id if principal is not None else None):
         if request.app[SETTINGS].baw_identity == "user" and is_protected(request.path):
-            with _as_user(request, principal):
+            with _as_user(request, principal, await _subject_token(request, principal)):
                 return await handler(request)
         return await handler(request)
 
@@ -113,8 +114,19 @@ def _admit(wait: int | None, refusal: str) -> None:
         raise RateLimited(f"{refusal}: retry in {wait} s.", retry_after=wait)
 
 
+async def _subject_token(request: web.Request, principal: Principal | None) -> str:
+    """The token a user's BAW credential is exchanged from: behind the façade, the user's upstream (IM) token the
+    façade keeps (web/upstream.py); otherwise, or for a user who never signed in upstream (an ID-JAG), the token
+    they call with."""
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    facade = request.app.get(FACADE)
+    if principal is not None and not principal.agent and facade is not None and principal.issuer == facade.issuer:
+        return await facade.idp.access_token(principal.subject) or token.strip()
+    return token.strip()
+
+
 @contextmanager
-def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None]:
+def _as_user(request: web.Request, principal: Principal | None, subject_token: str) -> Iterator[None]:
     """GATEWAY_BAW_IDENTITY=user: BAW is called with the signed-in user's own credential; a key caller gets the
     service account only where GATEWAY_BAW_IDENTITY_KEYS=service allows it."""
     if principal is not None and principal.agent:
@@ -136,8 +148,7 @@ def _as_user(request: web.Request, principal: Principal | None) -> Iterator[None
     if not principal.username:
         claim = request.app[SETTINGS].baw_user_claim
         raise UserRequired(f"Your sign-in does not say who you are in BAW (no `{claim}` claim): ask the operator.")
-    _, _, token = request.headers.get("Authorization", "").partition(" ")
-    subject = Subject(token.strip(), principal.username)
+    subject = Subject(subject_token, principal.username)
     credential = request.app[USER_CREDENTIALS].for_user(principal.identity, subject)
     with (
         bound(baw_identity_var, principal.identity),
