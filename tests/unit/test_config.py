@@ -210,4 +210,4 @@ def test_an_agents_file_is_checked_whole(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({**OAUTH, "GATEWAY_OAUTH_AGENTS_FILE": str(agents)})
     problems = "\n".join(caught.value.problems)
-    assert "entry 2" in problems and "not in GATEWAY_OAUTH_SCOPES" in problems and "needs the façade" in problems
+    assert "entry 2" in problems and "neither in GATEWAY_OAUTH_SCOPES" in problems and "needs the façade" in problems

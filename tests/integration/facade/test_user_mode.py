@@ -9,8 +9,10 @@ import json
 
 import pytest
 
+from gateway.app import create_app
+from gateway.config import load_settings
 from gateway.keys import FACADE
-from tests.integration.facade.signin import redeem, signed_in_code
+from tests.integration.facade.signin import PORT, redeem, signed_in_code
 
 LOAN, HR = "23972", "1800"  # alice may read the loan, bob the onboarding case
 
@@ -63,3 +65,23 @@ async def test_the_kept_upstream_token_is_renewed_with_its_refresh_token(
     renewals = idp.calls["token"]
     assert (await _lookup(gateway, bob, HR))[0] == 200  # exchanged at Zen from a renewed IM token
     assert idp.calls["token"] == renewals + 1
+
+
+async def test_an_agent_gets_the_service_view_only_where_the_operator_says(aiohttp_client, gateway_env, tmp_path):
+    secret = tmp_path / "agent-secret"
+    secret.write_text("agent-secret-1\n")
+    agents = [
+        {"client_id": "reporter", "secret_file": str(secret), "scopes": ["baw.read"], "service_view": True},
+        {"client_id": "stranger", "secret_file": str(secret), "scopes": ["baw.read"]},
+    ]
+    path = tmp_path / "agents.json"
+    path.write_text(json.dumps(agents))
+    env = {**gateway_env, "GATEWAY_OAUTH_AGENTS_FILE": str(path)}
+    gateway = await aiohttp_client(create_app(load_settings(env)), server_kwargs={"port": PORT})
+    statuses = {}
+    for agent in ("reporter", "stranger"):
+        form = {"grant_type": "client_credentials", "client_id": agent, "client_secret": "agent-secret-1"}
+        tokens = await (await gateway.post("/oauth/token", data=form)).json()
+        status, body = await _lookup(gateway, tokens, LOAN)
+        statuses[agent] = (status, body.get("error", {}).get("code"))
+    assert statuses == {"reporter": (200, None), "stranger": (403, "user_required")}
