@@ -43,6 +43,7 @@ class IdentityProvider:
     down: bool = False  # every endpoint answers 503
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # CIMD documents a test publishes
     user_claim: str = "sub"  # the claim BAW's side (Zen) reads the user name from
+    user_claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # more claims of a user's tokens (upn …)
     opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque access tokens -> their claims
     introspection_client: tuple[str, str] = ("gateway-introspection", "introspection-secret")
 
@@ -66,6 +67,7 @@ class IdentityProvider:
             "client_id": client_id,
             "jti": secrets.token_hex(8),
         }
+        claims.update(self.user_claims.get(user, {}))
         claims.update(overrides)
         return self.sign(claims)
 
@@ -241,7 +243,14 @@ async def token(request: web.Request) -> web.Response:
     if "openid" in flow["scope"].split():  # OIDC: who signed in, for the client that asked
         now = int(time.time())
         answer["id_token"] = idp.sign(
-            {"iss": issuer, "sub": flow["user"], "aud": flow["client_id"], "iat": now, "exp": now + 300}
+            {
+                "iss": issuer,
+                "sub": flow["user"],
+                "aud": flow["client_id"],
+                "iat": now,
+                "exp": now + 300,
+                **idp.user_claims.get(flow["user"], {}),
+            }
         )
     return web.json_response(answer, headers={"Cache-Control": "no-store"})
 

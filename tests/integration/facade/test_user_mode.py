@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -85,3 +86,16 @@ async def test_an_agent_gets_the_service_view_only_where_the_operator_says(aioht
         status, body = await _lookup(gateway, tokens, LOAN)
         statuses[agent] = (status, body.get("error", {}).get("code"))
     assert statuses == {"reporter": (200, None), "stranger": (403, "user_required")}
+
+
+async def test_the_baw_user_claim_reaches_zen_and_the_audit_line_through_the_facade(
+    aiohttp_client, gateway_env, simulator, simulator_tls, idp, caplog
+) -> None:
+    idp.user_claim, idp.user_claims["u-7f3a"] = "upn", {"upn": "alice"}  # IM's subject is an opaque id
+    env = {**gateway_env, "GATEWAY_BAW_USER_CLAIM": "upn"}
+    gateway = await aiohttp_client(create_app(load_settings(env)), server_kwargs={"port": PORT})
+    tokens = await _tokens_of("u-7f3a", gateway, simulator_tls, idp)
+    with caplog.at_level(logging.INFO, logger="gateway.audit"):
+        assert (await _lookup(gateway, tokens, LOAN))[0] == 200  # Zen was sent `alice`, the upn
+    audit = next(record for record in caplog.records if record.name == "gateway.audit")
+    assert audit.baw_user == "alice" and audit.caller.endswith("#u-7f3a")
