@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -320,18 +321,14 @@ class Issuer:
         credentials = f"{introspection.client_id}:{introspection.client_secret.read()}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
         form = {"token": token, "token_type_hint": "access_token"}
-        try:
-            async with self._session.post(
-                introspection.url, data=form, headers=headers, ssl=self._ssl, allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    raise _unavailable(f"{introspection.url} answered HTTP {response.status}")
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            raise _unavailable(f"{introspection.url}: {type(exc).__name__}") from None
-        if not isinstance(answer, dict):
-            raise _unavailable(f"{introspection.url} answered JSON that is not an object")
-        return answer
+        return await post_form(
+            self._session,
+            introspection.url,
+            form,
+            self._ssl,
+            lambda why: _unavailable(f"{introspection.url} {why}"),
+            headers,
+        )
 
     async def _introspect(self, token: str) -> Principal:
         """An opaque token: RFC 7662 at the issuer, the answer kept briefly (never past the token's expiry)."""
@@ -362,6 +359,28 @@ class Issuer:
         principal = self._principal({**claims, "exp": expires}, scopes)
         self._introspected[key] = (min(expires, now + 60), principal)
         return principal
+
+
+async def post_form(
+    session: aiohttp.ClientSession,
+    url: str,
+    form: dict[str, str],
+    trust: ssl.SSLContext | bool,
+    refused: Callable[[str], Exception],
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST `form` to an OAuth endpoint (no redirects) and read its JSON object; anything else raises
+    `refused(why)`, where `why` names the status or the exception, never a token."""
+    try:
+        async with session.post(url, data=form, headers=headers, ssl=trust, allow_redirects=False) as response:
+            if response.status != 200:
+                raise refused(f"answered HTTP {response.status}")
+            answer = await response.json(content_type=None)
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise refused(f"could not be used ({type(exc).__name__})") from None
+    if not isinstance(answer, dict):
+        raise refused("answered JSON that is not an object")
+    return answer
 
 
 def _unavailable(detail: str) -> BawUnavailable:

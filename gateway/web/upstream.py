@@ -20,7 +20,7 @@ from typing import Any, Callable
 import aiohttp
 
 from gateway.config import Settings
-from gateway.oauth.issuer import InvalidToken, Issuer, MissingScope, Principal
+from gateway.oauth.issuer import InvalidToken, Issuer, MissingScope, Principal, post_form
 from gateway.oauth.signing import SigningKey
 from gateway.shared.flows import FlowStore, StoreFull
 
@@ -128,13 +128,6 @@ class UpstreamIdp:
         form = {**form, "client_id": self.settings.oauth_proxy_client_id or ""}
         if self.settings.oauth_proxy_client_secret is not None:
             form["client_secret"] = self.settings.oauth_proxy_client_secret.read()
-        try:
-            async with self._session.post(endpoint, data=form, ssl=self._trust, allow_redirects=False) as response:
-                if response.status != 200:
-                    raise UpstreamRefused(f"its token endpoint answered HTTP {response.status}")
-                tokens = await response.json(content_type=None)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            raise UpstreamRefused(f"its token endpoint could not be used ({type(exc).__name__})") from None
-        if not isinstance(tokens, dict):
-            raise UpstreamRefused("its token endpoint answered JSON that is not an object")
-        return tokens
+        return await post_form(
+            self._session, endpoint, form, self._trust, lambda why: UpstreamRefused(f"its token endpoint {why}")
+        )
