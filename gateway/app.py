@@ -363,6 +363,7 @@ async def process_service(app: web.Application) -> AsyncIterator[None]:
         shared=SharedCache(app[SHARED_STATE], "process") if SHARED_STATE in app else None,
         failure_ttl_s=settings.cache_failure_ttl_s,
         lock_s=settings.baw_timeout_s + 1,
+        instance_url=settings.baw_portal_url or f"{settings.public_url}/baw/process-status?process_id={{id}}",
     )
     yield
     await service.close()

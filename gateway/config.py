@@ -157,6 +157,7 @@ class Settings:
     oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
     oauth_cimd_timeout_s: float = 2.0
     baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
+    baw_portal_url: str | None = None  # an instance in BAW's own UI, `{id}` for its id (the hosts' `url`)
     baw_user_claim: str | None = None  # the claim naming the BAW user; None: preferred_username, username, sub
     baw_identity_keys: str = "deny"  # in user mode, what a bearer-key caller gets: "deny" (403) or "service"
     baw_token_exchange_url: URL | None = None
@@ -251,6 +252,7 @@ _ENV_NAMES = {
     "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
     "baw_identity": "GATEWAY_BAW_IDENTITY",
     "baw_user_claim": "GATEWAY_BAW_USER_CLAIM",
+    "baw_portal_url": "BAW_PORTAL_URL",
     "baw_identity_keys": "GATEWAY_BAW_IDENTITY_KEYS",
     "baw_token_exchange_url": "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
     "baw_token_exchange_client_id": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID",
@@ -420,6 +422,13 @@ def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
             raise ValueError(raw)
         clients.append((client_id.strip(), redirects))
     return tuple(clients)
+
+
+def _instance_url(raw: str) -> str:
+    url = URL(raw.replace("{id}", "0"))
+    if "{id}" not in raw or url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(raw)
+    return raw
 
 
 def _https_urls(raw: str) -> tuple[str, ...]:
@@ -705,6 +714,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
         baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
         baw_user_claim=r.text("GATEWAY_BAW_USER_CLAIM"),
+        baw_portal_url=r.parsed(
+            "BAW_PORTAL_URL", None, _instance_url, "an http(s):// URL with {id} where the instance id goes"
+        ),
         baw_identity_keys=r.parsed(
             "GATEWAY_BAW_IDENTITY_KEYS", "deny", _choice(("deny", "service")), "deny or service"
         ),

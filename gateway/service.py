@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Callable
 
 import orjson
-from cachetools import TLRUCache
+from cachetools import TLRUCache, TTLCache
 
 from gateway import tracing
 from gateway.baw.client import BawClient
@@ -74,7 +74,9 @@ class ProcessService:
         shared: SharedCache | None = None,
         failure_ttl_s: float = 0.0,
         lock_s: float = 10.0,
+        instance_url: str = "{id}",
     ) -> None:
+        """`instance_url`: where a person opens an instance in BAW's own UI, `{id}` standing for its id."""
         self._client, self._metrics = client, metrics
         self._ttl_s, self._not_found_ttl_s, self._failure_ttl_s = ttl_s, not_found_ttl_s, failure_ttl_s
         self._shared, self._lock_s = shared, lock_s
@@ -86,6 +88,15 @@ class ProcessService:
             TLRUCache(maxsize=max_entries, ttu=self._expires, timer=clock) if ttl_s > 0 else None
         )
         self._in_flight: dict[str, asyncio.Task[tuple[_Entry, CacheResult]]] = {}
+        # Searches and the app list, by BAW identity and filters, for as long as a lookup is kept: a host's
+        # company-knowledge search asks the same words again as a conversation goes on.
+        self._listings: TTLCache[tuple[Any, ...], Any] | None = (
+            TTLCache(maxsize=1_000, ttl=ttl_s, timer=clock) if ttl_s > 0 else None
+        )
+        self._instance_url = instance_url
+
+    def instance_url(self, process_id: str) -> str:
+        return self._instance_url.replace("{id}", process_id)
 
     def _expires(self, key: str, value: _Entry | NotFound, now: float) -> float:
         return now + (self._local_not_found_ttl_s if isinstance(value, NotFound) else self._local_ttl_s)
@@ -197,14 +208,25 @@ class ProcessService:
 
     async def search(self, filters: dict[str, str], name_contains: str | None) -> tuple[ProcessSummary, ...]:
         """BAW filters what it can; the text in the name is matched here, case-insensitively."""
-        hits = await self._client.search_processes(filters)
+        key = ("search", baw_identity_var.get(), tuple(sorted(filters.items())))
+        hits = self._listings.get(key) if self._listings is not None else None
+        if hits is None:
+            hits = await self._client.search_processes(filters)
+            if self._listings is not None:
+                self._listings[key] = hits
         if name_contains:
             needle = name_contains.casefold()
             hits = tuple(hit for hit in hits if needle in (hit.name or "").casefold())
         return tuple(sorted(hits, key=lambda hit: (hit.last_updated is not None, hit.last_updated), reverse=True))
 
     async def process_apps(self) -> tuple[ProcessApp, ...]:
-        return await self._client.process_apps()
+        key = ("apps", baw_identity_var.get())
+        apps = self._listings.get(key) if self._listings is not None else None
+        if apps is None:
+            apps = await self._client.process_apps()
+            if self._listings is not None:
+                self._listings[key] = apps
+        return apps
 
     async def overview(self, app: str | None) -> dict[ProcessStatus, int]:
         return await self._client.status_overview(app)

@@ -15,6 +15,7 @@ from pydantic_core import from_json, to_json
 from gateway.baw.models import ProcessStatus
 from gateway.service import CacheResult, ProcessService
 from gateway.summary import describe_failure, describe_process, describe_task
+from gateway.web import knowledge
 from gateway.web import schemas as s
 from gateway.web.planned import planned
 
@@ -209,6 +210,13 @@ async def _list_process_apps(service: ProcessService, query: dict[str, Any]) -> 
     return Rendered(_apps({"total": len(apps), "apps": apps})), {}
 
 
+def _knowledge(answer: Callable[[ProcessService, dict[str, Any]], Awaitable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+    async def run(service: ProcessService, query: dict[str, Any]) -> Answer:
+        return Rendered(await answer(service, query)), {}
+
+    return run
+
+
 TOOLS: tuple[Tool, ...] = (
     Tool(
         "get_process_status",
@@ -289,5 +297,29 @@ TOOLS: tuple[Tool, ...] = (
         s.ProcessAppsSchema(),
         _list_process_apps,
         errors=(400, 403, 502, 503, 504),
+    ),
+    # ChatGPT's company knowledge and deep research take an app that offers these two, in this shape.
+    Tool(
+        "search",
+        "searchKnowledge",
+        "/baw/search",
+        "Search BAW process instances by words",
+        "Use to find instances from a few words: an id, a process app, a status or words of the name (e.g. "
+        "'failed loan applications'). Returns ids, titles and links; read one with fetch.",
+        knowledge.KnowledgeSearchQuery(),
+        knowledge.KnowledgeSearchSchema(),
+        _knowledge(knowledge.search),
+        errors=(400, 403, 502, 503, 504),
+    ),
+    Tool(
+        "fetch",
+        "fetchKnowledge",
+        "/baw/fetch",
+        "Read one BAW process instance",
+        "Use after search to read one instance by its id: a few sentences on where it is, who has it and its "
+        "dates, with a link to it in BAW.",
+        knowledge.KnowledgeFetchQuery(),
+        knowledge.KnowledgeDocumentSchema(),
+        _knowledge(knowledge.fetch),
     ),
 )

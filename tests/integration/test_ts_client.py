@@ -41,11 +41,13 @@ async def test_the_typescript_sdk_lists_calls_and_reads_every_error(gateway) -> 
     assert report["tools"] == sorted(
         [
             "explain_process_failure",
+            "fetch",
             "get_process_status",
             "get_task",
             "list_process_apps",
             "list_process_tasks",
             "process_status_overview",
+            "search",
             "search_processes",
         ]
     )

@@ -211,3 +211,10 @@ def test_an_agents_file_is_checked_whole(tmp_path: Path) -> None:
         load_settings({**OAUTH, "GATEWAY_OAUTH_AGENTS_FILE": str(agents)})
     problems = "\n".join(caught.value.problems)
     assert "entry 2" in problems and "neither in GATEWAY_OAUTH_SCOPES" in problems and "needs the façade" in problems
+
+
+def test_the_portal_url_must_say_where_the_id_goes() -> None:
+    with pytest.raises(ConfigError, match="BAW_PORTAL_URL"):
+        load_settings({**OAUTH, "BAW_PORTAL_URL": "https://baw.example.com/ProcessPortal"})
+    settings = load_settings({**OAUTH, "BAW_PORTAL_URL": "https://baw.example.com/ProcessPortal?piid={id}"})
+    assert settings.baw_portal_url == "https://baw.example.com/ProcessPortal?piid={id}"
