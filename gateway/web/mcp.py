@@ -134,6 +134,17 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
 _MCP_HEADERS = ("MCP-Protocol-Version", "Mcp-Session-Id", "Mcp-Method", "Mcp-Name", "Last-Event-ID", "Origin")
 
 
+def _stateless_ping(request: web.Request, message: Any) -> bool:
+    """`ping` in the stateless revision (2026-07-28), which the library does not route: hosts still send it (Claude
+    shows no views of a server that does not answer it), and the handshake revisions have it from the library."""
+    return (
+        request.headers.get("MCP-Protocol-Version") == "2026-07-28"
+        and type(message) is dict
+        and message.get("method") == "ping"
+        and type(message.get("id")) in (int, str)
+    )
+
+
 def _text(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
@@ -163,6 +174,8 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     )
 
     async def answer(request: web.Request, message: Any) -> web.StreamResponse:
+        if _stateless_ping(request, message):
+            return web.json_response({"jsonrpc": "2.0", "id": message["id"], "result": {}})
         call = direct.recognise(request, message)
         return await (direct.answer(request, call) if call is not None else endpoint.handle(request))
 

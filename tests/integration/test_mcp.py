@@ -244,3 +244,54 @@ async def test_the_catalogue_is_small_fixed_and_lists_the_process_apps(gateway) 
     assert {"name": "Procurement", "acronym": "PROC"}.items() <= next(
         app for app in apps["apps"] if app["acronym"] == "PROC"
     ).items()
+
+
+def _body(text: str) -> dict:
+    return json.loads(text.split("data: ", 1)[1]) if text.startswith(("event:", "data:")) else json.loads(text)
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
+async def test_ping_answers_in_every_handshake_revision(gateway, version: str) -> None:
+    """Claude skips a server's views when it does not answer ping (issue 27)."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    opened = await gateway.post(
+        "/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    )
+    session = {"Mcp-Session-Id": opened.headers["Mcp-Session-Id"], "MCP-Protocol-Version": version}
+    pinged = await gateway.post(
+        "/mcp", headers={**headers, **session}, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    )
+    assert pinged.status == 200 and _body(await pinged.text()) == {"jsonrpc": "2.0", "id": 2, "result": {}}
+
+
+async def test_ping_answers_in_the_stateless_revision(gateway) -> None:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "ping",
+    }
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    ping = {"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"_meta": meta}}
+    pinged = await gateway.post("/mcp", headers=headers, json=ping)
+    assert pinged.status == 200 and _body(await pinged.text())["result"] == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_states_all_four_hints(gateway, mode: str) -> None:
+    """OpenAI's review rejects apps whose tools leave readOnlyHint, destructiveHint or openWorldHint unset."""
+    async with Client(_url(gateway), mode=mode) as client:
+        listed = (await client.list_tools()).tools
+    for tool in listed:
+        hints = tool.annotations
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
+            True,
+            False,
+            True,
+            False,
+        ), tool.name
