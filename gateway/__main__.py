@@ -1,4 +1,4 @@
-"""The command line: serve | demo | simulate | check-config | openapi.
+"""The command line: serve | demo | simulate | check-config | openapi | doctor.
 
 The application and the server are imported by the commands that run them: the supervisor of GATEWAY_WORKERS
 runs for the pod's lifetime next to its workers and needs neither (half the memory of a worker).
@@ -51,8 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--ca-dir", type=Path, default=Path(".demo"))
     commands.add_parser("check-config", help="print the effective configuration (secrets masked) and validate it")
     commands.add_parser("openapi", help="print the OpenAPI document")
+    doctor = commands.add_parser("doctor", help="check a deployment the way LLM hosts connect to it, with fixes")
+    doctor.add_argument("url", help="the MCP URL hosts are given, e.g. https://gateway.example.com/mcp")
+    doctor.add_argument("--api-key", help="a bearer key, to check past the front door")
+    doctor.add_argument("--token", help="an OAuth access token, to check past the front door")
+    doctor.add_argument("--ca-bundle", help="trust this CA bundle instead of the public roots (a test set-up)")
+    doctor.add_argument("--json", action="store_true", help="the checks as JSON, for pipelines")
     args = parser.parse_args(argv)
 
+    if args.command == "doctor":
+        from gateway import doctor as checks  # noqa: PLC0415 - a client of a deployment, not the gateway
+
+        return checks.run(args.url, credential=args.api_key or args.token, ca_bundle=args.ca_bundle, as_json=args.json)
     if args.command == "simulate":
         return _run(_simulate(args.host, args.port, args.ca_dir))
     if args.command == "demo":
@@ -352,6 +362,9 @@ def _print_demo(
             "Sign in with an MCP client (OAuth: discovery, registration, PKCE, against the simulator's IdP):",
             f"  NODE_EXTRA_CA_CERTS={oauth_ca} npx @modelcontextprotocol/inspector",
             f"  then connect to {base}/mcp (Streamable HTTP) and sign in as alice / alice-password (or bob).",
+            "Check it the way hosts connect (discovery, registration, PKCE, ping, tools), as alice:",
+            f"  .venv/bin/baw-gateway doctor {base}/mcp --ca-bundle {oauth_ca}"
+            + (f" --token {users['alice']}" if users else ""),
             "",
         ]
     else:

@@ -117,3 +117,8 @@ def test_demo_with_oauth_answers_the_same_question_differently_for_two_users() -
             except urllib.error.HTTPError as error:
                 answers[user] = error.code
         assert answers == {"alice": 200, "bob": 403}, output
+        # `doctor` passes on it, as the banner prints it (issue 27)
+        command = re.search(r"baw-gateway (doctor \S+ --ca-bundle \S+ --token \S+)", output).group(1).split()
+        doctor = subprocess.run([*GATEWAY, *command], capture_output=True, text=True, timeout=60)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "ok   ping (2026-07-28)" in doctor.stdout and "ok   client registration" in doctor.stdout
