@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test bench-smoke spec lint deploy-check image bench soak dashboard-png clean
+.PHONY: run test bench-smoke spec views lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -44,6 +44,9 @@ bench-smoke: $(STAMP) ## the whole bench harness for a second per scenario (inst
 
 spec: $(RUN_STAMP) ## regenerate specs/openapi.json from the code (the caller's GATEWAY_*/PLUGIN_* do not count)
 	env -i PATH="$$PATH" $(BIN)/baw-gateway openapi > specs/openapi.json
+
+views: ## rebuild gateway/web/views/views.html (the MCP Apps views) with the MCP Apps SDK (needs npm; committed, so run and test do not)
+	cd gateway/web/views && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'

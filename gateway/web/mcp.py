@@ -25,7 +25,7 @@ from gateway.errors import RateLimited
 from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE, RATE_LIMITER
 from gateway.service import ProcessService
 from gateway.shared.sessions import SessionTable
-from gateway.web import jsonrpc
+from gateway.web import apps, jsonrpc
 from gateway.web.mcp_calls import Outcome, ToolFailure, call_tool, call_trace_var
 from gateway.web.mcp_direct import DirectCalls
 from gateway.web.openapi import json_schema
@@ -69,7 +69,11 @@ def _fixed_catalogue(adapter: Adapter) -> Adapter:
         def describe_tool(self, spec: Any) -> Any:
             # A tool this caller's scopes do not reach is absent from tools/list and unknown to tools/call
             # (the library asks this for both).
-            return None if spec.name in hidden_tools_var.get() else super().describe_tool(spec)
+            if spec.name in hidden_tools_var.get():
+                return None
+            described = super().describe_tool(spec)
+            meta = apps.tool_meta(spec.name)  # its view (web/apps.py)
+            return described.model_copy(update={"_meta": meta}) if described is not None and meta else described
 
         def capabilities(self, registry: Any) -> dict[str, Any]:
             caps = dict(super().capabilities(registry))
@@ -127,6 +131,7 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
         spec = registry.tools[tool.name]
         spec.input_schema = json_schema(tool.query)
         spec.output_schema = _compact(json_schema(tool.answer))
+    apps.register(registry)
     return registry
 
 

@@ -1,0 +1,59 @@
+"""MCP Apps views (issue 27): every tool with a view names it in `_meta.ui.resourceUri` (and ChatGPT's alias),
+`resources/list` and `resources/read` serve the bundled HTML in every revision, and the bundle is fresh."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from gateway.web import apps
+
+VIEWS_DIR = Path(apps.__file__).parent / "views"
+MODES = ["legacy", "auto"]
+
+
+def _sources_hash() -> str:
+    """What build.mjs writes into the bundle: SHA-256 over each source's path and bytes, in sorted order."""
+    files = sorted(
+        [f"src/{path.name}" for path in (VIEWS_DIR / "src").iterdir()] + ["style.css", "build.mjs", "package-lock.json"]
+    )
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(f"{name}\0".encode() + (VIEWS_DIR / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def test_the_bundle_is_built_from_the_current_sources() -> None:
+    """Neither `make run` nor the image needs npm: the bundle is committed. Edit a view, run `make views`."""
+    built = re.search(r"sources sha256 ([0-9a-f]{64})", apps.BUNDLE.read_text(encoding="utf-8")).group(1)
+    assert built == _sources_hash(), "gateway/web/views/views.html is stale: run `make views`"
+
+
+def test_the_bundle_loads_nothing_from_another_origin() -> None:
+    html = apps.BUNDLE.read_text(encoding="utf-8")
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?https?:""", html, re.IGNORECASE)
+    assert "@import" not in html
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_tools_name_their_views_and_the_resources_serve_them(gateway, mode) -> None:
+    async with Client(f"http://127.0.0.1:{gateway.port}/mcp", mode=mode) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        listed = {str(resource.uri): resource for resource in (await client.list_resources()).resources}
+        for view, (_, _, names) in apps.VIEWS.items():
+            for name in names:
+                meta = tools[name].meta
+                assert meta["ui"]["resourceUri"] == apps.uri(view) and meta[
+                    "openai/outputTemplate"
+                ] == apps.skybridge_uri(view)
+            assert listed[apps.uri(view)].mime_type == apps.MCP_APP
+            assert listed[apps.skybridge_uri(view)].mime_type == apps.SKYBRIDGE
+            read = (await client.read_resource(apps.uri(view))).contents[0]
+            assert read.mime_type == apps.MCP_APP and f'data-view="{apps.VIEWS[view][0]}"' in read.text
+            assert read.meta["ui"]["csp"] == {"connectDomains": [], "resourceDomains": []}
+        assert "get_task" not in {name for _, _, names in apps.VIEWS.values() for name in names}
+        assert tools["get_task"].meta is None  # no view: text and structured content only
