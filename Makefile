@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test bench-smoke spec views lint deploy-check image bench soak dashboard-png clean
+.PHONY: run test bench-smoke spec views views-png lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -47,6 +47,9 @@ spec: $(RUN_STAMP) ## regenerate specs/openapi.json from the code (the caller's 
 
 views: ## rebuild gateway/web/views/views.html (the MCP Apps views) with the MCP Apps SDK (needs npm; committed, so run and test do not)
 	cd gateway/web/views && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+views-png: $(STAMP) ## redraw the README's pictures of the views (headless Chromium, from the browser test)
+	VIEWS_SCREENSHOTS=docs/views $(BIN)/pytest -q tests/integration/test_views_in_a_browser.py
 
 lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'

@@ -19,7 +19,8 @@ MODES = ["legacy", "auto"]
 def _sources_hash() -> str:
     """What build.mjs writes into the bundle: SHA-256 over each source's path and bytes, in sorted order."""
     files = sorted(
-        [f"src/{path.name}" for path in (VIEWS_DIR / "src").iterdir()] + ["style.css", "build.mjs", "package-lock.json"]
+        [f"src/{path.name}" for path in (VIEWS_DIR / "src").iterdir()]
+        + ["style.css", "build.mjs", "package-lock.json", "../../../tests/views/host.js"]
     )
     digest = hashlib.sha256()
     for name in files:

@@ -7,7 +7,13 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 
 export function sourcesHash() {
-  const files = [...readdirSync("src").map((name) => `src/${name}`), "style.css", "build.mjs", "package-lock.json"];
+  const files = [
+    ...readdirSync("src").map((name) => `src/${name}`),
+    "style.css",
+    "build.mjs",
+    "package-lock.json",
+    "../../../tests/views/host.js",
+  ];
   const hash = createHash("sha256");
   for (const file of files.sort()) hash.update(`${file}\0`).update(readFileSync(file)).update("\0");
   return hash.digest("hex");
@@ -33,3 +39,16 @@ const html =
   `<script>${script}</script></body></html>\n`;
 writeFileSync("views.html", html);
 console.log(`views.html: ${html.length} bytes`);
+
+// The tests' host (tests/views/host.js): the SDK's host side, bundled for the browser test beside its source.
+await build({
+  entryPoints: ["../../../tests/views/host.js"],
+  bundle: true,
+  format: "esm",
+  minify: true,
+  target: "es2022",
+  legalComments: "none",
+  outfile: "../../../tests/views/host.bundle.js",
+  nodePaths: ["node_modules"],
+});
+console.log("tests/views/host.bundle.js");

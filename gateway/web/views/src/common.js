@@ -89,7 +89,7 @@ export function startView(name, render) {
       root.replaceChildren(element("p", { class: "error", role: "alert" }, "The answer could not be read."));
       return;
     }
-    root.replaceChildren(...[render(data, context)].flat());
+    root.replaceChildren(...[render(data, context)].flat(Infinity).filter((node) => node !== null && node !== undefined));
   };
   app.connect().then(() => applyHostContext(app.getHostContext()));
 }
