@@ -33,7 +33,19 @@ try {
   await client.connect(transport);
   report.server = client.getServerVersion();
   report.capabilities = client.getServerCapabilities();
-  report.tools = (await client.listTools()).tools.map((tool) => tool.name).sort();
+  const listed = (await client.listTools()).tools;
+  report.tools = listed.map((tool) => tool.name).sort();
+  // MCP Apps: each tool's view, and the ui:// resources read as a host reads them
+  report.views = Object.fromEntries(listed.map((tool) => [tool.name, tool._meta?.ui?.resourceUri ?? null]));
+  report.resources = {};
+  for (const resource of (await client.listResources()).resources) {
+    const read = (await client.readResource({ uri: resource.uri })).contents[0];
+    report.resources[resource.uri] = {
+      mimeType: read.mimeType,
+      html: read.text?.startsWith("<!doctype html>") ?? false,
+      csp: read._meta?.ui?.csp ?? null,
+    };
+  }
   for (const [name, args] of Object.entries(calls)) {
     try {
       const result = await client.callTool({ name: toolOf(name), arguments: args });
