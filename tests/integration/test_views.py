@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -58,3 +59,25 @@ async def test_tools_name_their_views_and_the_resources_serve_them(gateway, mode
             assert read.meta["ui"]["csp"] == {"connectDomains": [], "resourceDomains": []}
         assert "get_task" not in {name for _, _, names in apps.VIEWS.values() for name in names}
         assert tools["get_task"].meta is None  # no view: text and structured content only
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
+async def test_every_handshake_revision_lists_and_reads_the_views(gateway, version) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    opened = await gateway.post(
+        "/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    )
+    headers = {**headers, "Mcp-Session-Id": opened.headers["Mcp-Session-Id"], "MCP-Protocol-Version": version}
+
+    async def rpc(method: str, **arguments) -> dict:
+        answer = await gateway.post(
+            "/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": method, "params": arguments}
+        )
+        text = await answer.text()
+        return json.loads(text.split("data: ", 1)[1] if text.startswith(("event:", "data:")) else text)["result"]
+
+    listed = {resource["uri"] for resource in (await rpc("resources/list"))["resources"]}
+    assert {apps.uri(view) for view in apps.VIEWS} <= listed
+    [content] = (await rpc("resources/read", uri=apps.uri("task-list")))["contents"]
+    assert content["mimeType"] == apps.MCP_APP and 'data-view="tasks"' in content["text"]

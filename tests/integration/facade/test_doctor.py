@@ -6,8 +6,10 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import trustme
 from aiohttp import web
 
 from gateway.app import create_app
@@ -120,3 +122,15 @@ def test_the_command_exits_non_zero_on_a_failure_and_speaks_json(tmp_path) -> No
         timeout=60,
     )
     assert done.returncode == 1 and '"ok": false' in done.stdout and "https" in done.stdout
+
+
+async def test_a_certificate_expiring_within_two_weeks_is_named(aiohttp_server) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", not_after=datetime.now(UTC) + timedelta(days=5))
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(served)
+    server = await aiohttp_server(_fake_mcp([]), ssl=served)
+    trust = ssl.create_default_context()
+    ca.configure_trust(trust)
+    checks = _by_name(await Doctor(f"https://localhost:{server.port}/mcp", credential=None, trust=trust).run())
+    assert checks["tls"].ok is False and "expires in" in checks["tls"].detail and "renew" in checks["tls"].fix
