@@ -4,18 +4,17 @@ query of the Grafana dashboard and of the rules names metrics the gateway really
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from gateway.app import create_app
 from gateway.config import load_settings
+from tests.debian import debian_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = ROOT / "deploy" / "k8s" / "components" / "monitoring" / "prometheusrule.yaml"
@@ -25,16 +24,7 @@ _FUNCTIONS = {"rate", "sum", "by", "le", "histogram_quantile", "max", "min", "ti
 
 
 def _promtool() -> str:
-    """promtool from Debian's `prometheus` package; installed when missing and root (as CI is), else skipped."""
-    found = shutil.which("promtool")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "prometheus"], env=env, capture_output=True, timeout=600)
-        found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool is not installed and cannot be (not root, or no apt-get): rule tests skipped")
-    return found
+    return debian_binary(("promtool",), "prometheus", "the alerting rules' tests")
 
 
 def test_the_alerting_rules_pass_their_unit_tests(tmp_path: Path) -> None:

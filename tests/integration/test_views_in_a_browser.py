@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from gateway.web import apps
+from tests.debian import debian_binary
 
 HOST_DIR = Path(__file__).resolve().parents[1] / "views"
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing Debian's chromium for the browser test (apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("chromium is not installed and cannot be (not root, or no apt-get): browser test skipped")
-    return found
+    return debian_binary(("chromium", "chromium-browser"), "chromium", "the views' browser test")
 
 
 def _host_app(cases: dict[str, dict]) -> web.Application:
