@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: run test bench-smoke spec views views-png lint deploy-check image bench soak dashboard-png clean
+.PHONY: help run test bench-smoke spec views views-png lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -32,6 +32,9 @@ $(TS_STAMP): tests/ts/package.json tests/ts/package-lock.json
 	  (cd tests/ts && npm ci --no-audit --no-fund --loglevel=error) && touch $(TS_STAMP) \
 	    || echo "== npm ci failed: the TypeScript SDK client test will be skipped"; \
 	else echo "== npm not found: the TypeScript SDK client test will be skipped"; fi
+
+help: ## this list: every target with one line
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
 
 run: $(RUN_STAMP) ## start the gateway against the embedded BAW simulator, print sample curl lines
 	$(BIN)/baw-gateway demo

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
-from gateway import tracing, workers
+from gateway import __version__, tracing, workers
 from gateway.config import EXIT_CONFIG, INHERITED_SECRET, SECRET_NAMES, ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
 
@@ -29,8 +29,13 @@ log = logging.getLogger("gateway")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="baw-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="baw-gateway",
+        description="A gateway that lets LLM hosts (ChatGPT, Claude, Copilot, any MCP client) read IBM Business "
+        "Automation Workflow safely. Configured by environment variables (README: Configuration).",
+    )
+    parser.add_argument("--version", action="version", version=f"baw-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="run the gateway (configured by environment variables)")
     demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
     demo.add_argument("--simulator-port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))

@@ -7,6 +7,7 @@ Kubernetes secret takes effect without a restart.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import logging
@@ -278,14 +279,31 @@ def _show(value: object) -> str:
     return str(value)
 
 
+# Our prefixes' variables read outside this module: the workers' own (set by the supervisor), and one that is gone
+# but reported by name below.
+_READ_ELSEWHERE = ("GATEWAY_WORKER", "GATEWAY_SUPERVISOR_PID", "GATEWAY_BREAKER_FAILURES")
+_OUR_PREFIXES = ("GATEWAY_", "BAW_", "PLUGIN_")
+
+
+def _unknown_variables(r: _Reader) -> None:
+    """A misspelt variable was ignored (`GATEWAY_API_KEY=…` left the gateway open): each one set in our prefixes
+    that nothing reads is a problem, with the likeliest meant name."""
+    for name in sorted(key for key in r.env if key.startswith(_OUR_PREFIXES) and key not in r.known):
+        close = difflib.get_close_matches(name, sorted(r.known), n=1, cutoff=0.75)
+        hint = f": did you mean {close[0]}?" if close else ""
+        r.problems.append(f"{name} is not a setting of the gateway{hint}")
+
+
 class _Reader:
     """Reads variables and collects problems instead of stopping at the first."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.known: set[str] = set(_READ_ELSEWHERE)  # every variable asked for: the ones the gateway knows
 
     def text(self, name: str, default: str | None = None) -> str | None:
+        self.known.add(name)
         value = self.env.get(name, "").strip()
         return value if value else default
 
@@ -315,6 +333,7 @@ class _Reader:
         return url
 
     def secret(self, name: str) -> Secret | None:
+        self.known.add(f"{name}_FILE")
         inline = self.text(name)
         file_name = f"{name}_FILE"
         path = self.text(file_name)
@@ -742,6 +761,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     if settings.workers > 1:
         _check_workers(settings, r.problems)
+    elif settings.redis_url is not None and settings.oauth_proxy_upstream_issuer is not None:
+        if settings.oauth_proxy_signing_key is None:
+            r.problems.append(
+                "the OAuth façade in cluster mode (GATEWAY_REDIS_URL) needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE, the "
+                "same on every replica: a token signed by one replica must verify at every other"
+            )
     if settings.baw_identity == "user":
         if settings.oauth_issuer is None:
             r.problems.append(
@@ -776,6 +801,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "
             "(GATEWAY_BREAKER_FAILURE_RATE, GATEWAY_BREAKER_MIN_CALLS, GATEWAY_BREAKER_MIN_IDS)"
         )
+    _unknown_variables(r)
     if r.problems:
         raise ConfigError(r.problems)
     return settings

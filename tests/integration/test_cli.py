@@ -15,6 +15,7 @@ import urllib.request
 from contextlib import contextmanager
 from typing import Iterator
 
+from gateway import __version__
 from tests.cluster import redis_server
 from tests.ports import free_port
 
@@ -122,3 +123,17 @@ def test_demo_with_oauth_answers_the_same_question_differently_for_two_users() -
         doctor = subprocess.run([*GATEWAY, *command], capture_output=True, text=True, timeout=60)
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert "ok   ping (2026-07-28)" in doctor.stdout and "ok   client registration" in doctor.stdout
+
+
+def test_version_and_help_speak_to_a_user() -> None:
+    version = subprocess.run([*GATEWAY, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.strip() == f"baw-gateway {__version__}"
+    helped = subprocess.run([*GATEWAY, "--help"], capture_output=True, text=True, timeout=30)
+    assert "doctor" in helped.stdout and "imported by the commands" not in helped.stdout  # no internal note
+
+
+def test_a_misspelt_variable_fails_check_config() -> None:
+    env = {"PATH": os.environ["PATH"], "BAW_BASE_URL": "https://baw.example.com", "BAW_CLIENT_ID": "x"}
+    env |= {"BAW_CLIENT_SECRET": "y", "GATEWAY_API_KEY": "oops"}
+    checked = subprocess.run([*GATEWAY, "check-config"], env=env, capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 2 and "did you mean GATEWAY_API_KEYS?" in checked.stderr

@@ -218,3 +218,26 @@ def test_the_portal_url_must_say_where_the_id_goes() -> None:
         load_settings({**OAUTH, "BAW_PORTAL_URL": "https://baw.example.com/ProcessPortal"})
     settings = load_settings({**OAUTH, "BAW_PORTAL_URL": "https://baw.example.com/ProcessPortal?piid={id}"})
     assert settings.baw_portal_url == "https://baw.example.com/ProcessPortal?piid={id}"
+
+
+def test_a_misspelt_variable_is_named_with_the_one_meant() -> None:
+    """Issue 30: GATEWAY_API_KEY=oops was ignored ("configuration is valid") and the gateway stayed open."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**OAUTH, "GATEWAY_API_KEY": "oops", "BAW_TIMEOUT": "5", "GATEWAY_NO_SUCH_THING": "1"})
+    problems = caught.value.problems
+    assert "GATEWAY_API_KEY is not a setting of the gateway: did you mean GATEWAY_API_KEYS?" in problems
+    assert "BAW_TIMEOUT is not a setting of the gateway: did you mean BAW_TIMEOUT_S?" in problems
+    assert "GATEWAY_NO_SUCH_THING is not a setting of the gateway" in problems
+    load_settings({**OAUTH, "GATEWAY_API_KEYS_FILE": __file__, "SOMETHING_ELSE": "x"})  # others' variables pass
+
+
+def test_the_facade_on_several_replicas_needs_one_signing_key() -> None:
+    facade = {
+        **OAUTH,
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER": "https://idp.example.com",
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID": "gw",
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET": "s-1",
+        "GATEWAY_REDIS_URL": "redis://redis:6379/0",
+    }
+    with pytest.raises(ConfigError, match="cluster mode .* needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
+        load_settings(facade)

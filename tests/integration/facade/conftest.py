@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.app import create_app
 from gateway.config import load_settings
@@ -50,3 +52,14 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def gateway(aiohttp_client, gateway_env, clock):
     return await aiohttp_client(create_app(load_settings(gateway_env), clock=clock), server_kwargs={"port": PORT})
+
+
+@pytest.fixture
+def signing_key(tmp_path):
+    """The façade's key, as every replica of a cluster shares it (GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "signing-key.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(path)

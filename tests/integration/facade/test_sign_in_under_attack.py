@@ -312,10 +312,15 @@ async def test_a_random_forwarded_header_does_not_dodge_the_key_guessing_brake(a
 
 
 @pytest.fixture
-async def clustered(aiohttp_client, gateway_env, clock, redis_server, tmp_path):
+async def clustered(aiohttp_client, gateway_env, clock, redis_server, tmp_path, signing_key):
     password = tmp_path / "redis-password"
     password.write_text(redis_server.password)
-    env = {**gateway_env, "GATEWAY_REDIS_URL": redis_server.url, "GATEWAY_REDIS_PASSWORD_FILE": str(password)}
+    env = {
+        **gateway_env,
+        "GATEWAY_REDIS_URL": redis_server.url,
+        "GATEWAY_REDIS_PASSWORD_FILE": str(password),
+        "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE": signing_key,
+    }
     client = await aiohttp_client(create_app(load_settings(env), clock=clock), server_kwargs={"port": PORT})
     redis = Redis.from_url(redis_server.url, password=redis_server.password)
     yield client, redis
