@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: help run test bench-smoke spec views views-png lint deploy-check image bench soak dashboard-png clean
+.PHONY: help run test bench-smoke spec views views-png rules-test lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -53,6 +53,9 @@ views: ## rebuild gateway/web/views/views.html (the MCP Apps views) with the MCP
 
 views-png: $(STAMP) ## redraw the README's pictures of the views (headless Chromium, from the browser test)
 	VIEWS_SCREENSHOTS=docs/views $(BIN)/pytest -q tests/integration/test_views_in_a_browser.py
+
+rules-test: ## the alerting rules' unit tests (promtool, from Debian's prometheus package)
+	promtool test rules deploy/monitoring/rules-test.yaml
 
 lint: $(STAMP) ## static checks: ruff and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'
