@@ -54,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))
     simulate.add_argument("--ca-dir", type=Path, default=Path(".demo"))
-    commands.add_parser("check-config", help="print the effective configuration (secrets masked) and validate it")
+    check = commands.add_parser(
+        "check-config", help="print the effective configuration (secrets masked) and validate it"
+    )
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="then get one BAW credential and make one lookup, as serve would: the connection tested before serving",
+    )
     commands.add_parser("openapi", help="print the OpenAPI document")
     doctor = commands.add_parser("doctor", help="check a deployment the way LLM hosts connect to it, with fixes")
     doctor.add_argument("url", help="the MCP URL hosts are given, e.g. https://gateway.example.com/mcp")
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in settings.describe():
             print(f"{name}={value}")
         print("configuration is valid", file=sys.stderr)
-        return 0
+        return asyncio.run(_probe(settings)) if args.probe else 0
     if args.command == "openapi":
         from gateway.app import create_app  # noqa: PLC0415 - see the module's docstring
         from gateway.web.openapi import build_openapi  # noqa: PLC0415
@@ -183,6 +190,28 @@ def _run(main_coroutine: Awaitable[None], loop_factory: Callable[[], asyncio.Abs
         hint = "stop what uses it or choose another port (GATEWAY_PORT, SIMULATOR_PORT)"
         print(f"baw-gateway: cannot listen: {exc.strerror}; {hint}", file=sys.stderr)
         return EXIT_CONFIG
+    return 0
+
+
+async def _probe(settings: Settings) -> int:
+    """One credential and one lookup (the process apps the service account sees), over the gateway's own wiring:
+    0 when BAW answered, 1 with BAW's or the sign-in's own advice when it did not."""
+    from aiohttp import web  # noqa: PLC0415 - the probe runs the application's resources, nothing else does here
+
+    from gateway.app import create_app  # noqa: PLC0415
+    from gateway.errors import GatewayError  # noqa: PLC0415
+    from gateway.keys import PROCESS_SERVICE  # noqa: PLC0415
+
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()
+    try:
+        apps = await runner.app[PROCESS_SERVICE].process_apps()
+    except GatewayError as exc:
+        print(f"probe failed: {exc.for_log}", file=sys.stderr)  # the advice, then [what the gateway saw]
+        return 1
+    finally:
+        await runner.cleanup()
+    print(f"probe: a BAW credential, and BAW answered ({len(apps)} process app(s) visible)", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,8 @@ upstream bodies.
 
 from __future__ import annotations
 
+from gateway.context import request_id_var
+
 
 class GatewayError(Exception):
     status: int = 500
@@ -26,7 +28,10 @@ class GatewayError(Exception):
 
     @property
     def for_log(self) -> str:
-        return f"{self.message} [{self.detail}]" if self.detail else self.message
+        message = self.message
+        if request_id_var.get() is None:  # logged by background work: there is no request id to quote
+            message = message.replace("; quote the request id.", ".").replace(" quote the request id.", "")
+        return f"{message} [{self.detail}]" if self.detail else message
 
     def detached(self) -> GatewayError:
         """A fresh copy holding only what the caller is told: no traceback, frames, cause or context. What caches

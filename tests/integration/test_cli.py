@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from asyncio.subprocess import PIPE
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -137,3 +139,22 @@ def test_a_misspelt_variable_fails_check_config() -> None:
     env |= {"BAW_CLIENT_SECRET": "y", "GATEWAY_API_KEY": "oops"}
     checked = subprocess.run([*GATEWAY, "check-config"], env=env, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 2 and "did you mean GATEWAY_API_KEYS?" in checked.stderr
+
+
+async def _check_config_probe(env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *GATEWAY, "check-config", "--probe", env={"PATH": os.environ["PATH"], **env}, stdout=PIPE, stderr=PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, err.decode()
+
+
+async def test_check_config_probe_tests_the_connection_to_baw(gateway_env, tmp_path) -> None:
+    """Issue 30: there was no way to test the connection to a real BAW before serving."""
+    status, err = await _check_config_probe(gateway_env)
+    assert status == 0 and "BAW answered" in err, err
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("not-the-secret\n")
+    status, err = await _check_config_probe({**gateway_env, "BAW_CLIENT_SECRET_FILE": str(wrong)})
+    assert status == 1 and "probe failed" in err and "did not accept the gateway's credentials" in err, err
+    assert "quote the request id" not in err  # there is none to quote
