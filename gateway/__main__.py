@@ -357,7 +357,10 @@ def _print_demo(
     users: Mapping[str, str] | None = None,
 ) -> None:
     base = str(settings.public_url)
-    key = f"-H 'Authorization: Bearer {DEMO_KEY}' " if oauth_ca is not None else ""
+    # The lines work as printed: with the key the gateway was given (the demo's own, or yours in GATEWAY_API_KEYS).
+    keys = settings.api_keys.read().replace(",", "\n").split() if settings.api_keys is not None else []
+    bearer = keys[0] if keys else None
+    key = f"-H 'Authorization: Bearer {bearer}' " if bearer else ""
     lines = [
         "",
         f"baw-gateway demo: gateway {base}, BAW simulator https://localhost:{simulator_port}",
@@ -403,6 +406,14 @@ def _print_demo(
         ]
     else:
         lines += ["Hosts signing users in with OAuth: .venv/bin/baw-gateway demo --oauth", ""]
+    if bearer:
+        lines += [
+            "The MCP Inspector's command line, with the key (the Inspector needs Node 22.19 or later: on Node 20 npx",
+            "resolves an older one, without --header):",
+            f"  npx @modelcontextprotocol/inspector --cli {base}/mcp --transport http "
+            f"--header 'Authorization: Bearer {bearer}' --method tools/list",
+            "",
+        ]
     lines += ["Stop with Ctrl-C.", ""]
     for handler in logging.getLogger().handlers:
         handler.flush()  # the log lines so far come first (they are written per loop turn)

@@ -25,11 +25,11 @@ GATEWAY = [sys.executable, "-m", "gateway"]
 
 
 @contextmanager
-def running_demo(*args: str) -> Iterator[tuple[int, str]]:
+def running_demo(*args: str, **environment: str) -> Iterator[tuple[int, str]]:
     """`baw-gateway demo` on a free port: yields (port, what it printed until it was ready); stopped with Ctrl-C
     afterwards, which must end it cleanly."""
     port = free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    env = {**os.environ, "GATEWAY_PORT": str(port), **environment}
     with subprocess.Popen(
         [*GATEWAY, "demo", *args, "--simulator-port", str(free_port())],
         env=env,
@@ -67,6 +67,19 @@ def test_demo_starts_the_gateway_against_the_simulator_and_its_curl_lines_answer
         with urllib.request.urlopen(urls[0], timeout=10) as response:
             body = json.load(response)
         assert body["status"] == "active" and body["process_id"] == "23972"
+
+
+def test_demo_with_your_keys_prints_lines_that_work_as_printed() -> None:
+    """Issue 30: with GATEWAY_API_KEYS set the banner's curl lines had no key (401 as printed)."""
+    with running_demo(GATEWAY_API_KEYS="my-own-key-0123456789") as (_, output):
+        (key, url), *_ = re.findall(
+            r"curl -s -H 'Authorization: Bearer ([^']+)' '([^']+process_id=\d+)'\s+# an active", output
+        )
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        assert "inspector --cli" in output and "--header 'Authorization: Bearer my-own-key" in output
+        assert "Node 22.19" in output
 
 
 def test_demo_with_replicas_runs_gateways_sharing_a_redis_behind_one_front(tmp_path) -> None:
