@@ -246,9 +246,7 @@ def test_the_facade_on_several_replicas_needs_one_signing_key() -> None:
 def test_the_env_example_names_only_settings_the_gateway_knows() -> None:
     """The newcomer's starting point (.env.example) must not teach a variable the gateway ignores."""
     example = Path(__file__).resolve().parents[2] / ".env.example"
-    env = dict(
-        line.split("=", 1) for line in example.read_text().splitlines() if line and not line.startswith("#")
-    )
+    env = dict(line.split("=", 1) for line in example.read_text().splitlines() if line and not line.startswith("#"))
     assert {"BAW_BASE_URL", "BAW_AUTH", "GATEWAY_PUBLIC_URL"} <= set(env)
     try:
         load_settings(env)
