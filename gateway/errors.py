@@ -107,6 +107,18 @@ class BawUnavailable(GatewayError):
         super().__init__(message, retry_after=retry_after, transient=transient, detail=detail)
 
 
+class SignInUnavailable(GatewayError):
+    """The OAuth issuer (its metadata, its keys, its introspection) cannot be used: the sign-in's trouble, not BAW's,
+    and said so (it was `baw_unavailable`, so an IdP outage read as a BAW failure)."""
+
+    status, code = 503, "sign_in_unavailable"
+
+    def __init__(
+        self, message: str, *, retry_after: int | None = 5, transient: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, transient=transient, detail=detail)
+
+
 class BawTimeout(GatewayError):
     status, code = 504, "baw_timeout"
 

@@ -28,7 +28,7 @@ import jwt
 from cachetools import TTLCache
 from yarl import URL
 
-from gateway.errors import BawUnavailable, GatewayError
+from gateway.errors import GatewayError, SignInUnavailable
 from gateway.renewal import retry_delay, sleep_or_wake
 from gateway.tls import client_ssl_context
 
@@ -383,8 +383,8 @@ async def post_form(
     return answer
 
 
-def _unavailable(detail: str) -> BawUnavailable:
-    return BawUnavailable("The sign-in service cannot be used right now; try again later.", detail=detail)
+def _unavailable(detail: str) -> SignInUnavailable:
+    return SignInUnavailable("The sign-in service cannot be used right now; try again later.", detail=detail)
 
 
 def _audiences(claims: dict[str, Any]) -> set[str]:

@@ -294,3 +294,19 @@ async def test_opaque_tokens_are_introspected_and_the_answer_kept_briefly(
     assert (await _lookup(client, "opaque-token-other")).status == 401
     assert (await _lookup(client, "opaque-token-unknown")).status == 401
     assert (await _lookup(client, "opaque-token-anyone")).status == 401  # issue 29 row 11: no `aud`, refused
+
+
+async def test_an_issuer_outage_is_the_sign_ins_not_baws(aiohttp_client, gateway_env, simulator, idp) -> None:
+    """Issue 30: the IdP being down read as `baw_unavailable`, a BAW failure; it is the sign-in's, said so."""
+    env = {
+        **gateway_env,
+        "GATEWAY_OAUTH_INTROSPECTION_URL": f"{simulator.root}/oauth/introspect",
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID": "gateway-introspection",
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET": "introspection-secret",
+    }
+    client = await aiohttp_client(create_app(load_settings(env)))
+    idp.down = True
+    answer = await _lookup(client, "an-opaque-token-while-the-idp-is-down")
+    body = await answer.json()
+    assert answer.status == 503 and body["error"]["code"] == "sign_in_unavailable" and "Retry-After" in answer.headers
+    assert simulator.state.calls["process"] == 0
