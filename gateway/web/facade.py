@@ -107,7 +107,7 @@ class Facade:
         id_jag_issuers: dict[str, Issuer] | None = None,
     ) -> None:
         self.settings, self.signing, self.upstream, self.store = settings, signing, upstream, store
-        self.session, self.trust, self.documents = session, trust, documents
+        self.documents = documents
         self.idp = UpstreamIdp(settings, upstream, session, trust, store, signing, self.url("/oauth/callback"))
         assert settings.oauth_issuer is not None
         self.issuer = settings.oauth_issuer

@@ -69,11 +69,13 @@ def _fixed_catalogue(adapter: Adapter) -> Adapter:
         def describe_tool(self, spec: Any) -> Any:
             # A tool this caller's scopes do not reach is absent from tools/list and unknown to tools/call
             # (the library asks this for both).
-            if spec.name in hidden_tools_var.get():
-                return None
-            described = super().describe_tool(spec)
-            meta = apps.tool_meta(spec.name)  # its view (web/apps.py)
-            return described.model_copy(update={"_meta": meta}) if described is not None and meta else described
+            return None if spec.name in hidden_tools_var.get() else super().describe_tool(spec)
+
+        def build_tool(self, spec: Any) -> Any:
+            # Built once per revision (the library keeps it on the spec): with its view, where it has one.
+            built = super().build_tool(spec)
+            meta = apps.tool_meta(spec.name)  # web/apps.py
+            return built.model_copy(update={"_meta": meta}) if built is not None and meta else built
 
         def capabilities(self, registry: Any) -> dict[str, Any]:
             caps = dict(super().capabilities(registry))

@@ -130,7 +130,8 @@ def _as_user(request: web.Request, principal: Principal | None, subject_token: s
     """GATEWAY_BAW_IDENTITY=user: BAW is called with the signed-in user's own credential; a key caller gets the
     service account only where GATEWAY_BAW_IDENTITY_KEYS=service allows it."""
     if principal is not None and principal.agent:
-        agent = next((a for a in request.app[SETTINGS].oauth_agents if a.client_id == principal.subject), None)
+        facade = request.app.get(FACADE)  # the façade's agents; another issuer's app tokens have none here
+        agent = facade.agents.get(principal.subject) if facade is not None else None
         if agent is None or not agent.service_view:
             raise UserRequired(
                 "This gateway answers as the signed-in user, and this caller is an agent, not a user; the operator may "

@@ -151,7 +151,7 @@ async def test_every_handshake_revision_is_negotiated(gateway, version: str) -> 
     )
     assert response.status == 200
     text = await response.text()
-    body = json.loads(text.split("data: ", 1)[1]) if text.startswith(("event:", "data:")) else json.loads(text)
+    body = _body(text)
     assert body["result"]["protocolVersion"] == version
     assert "tools" in body["result"]["capabilities"]
     assert body["result"]["serverInfo"]["name"] == "baw-gateway"

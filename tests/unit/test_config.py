@@ -183,16 +183,17 @@ def test_workers_are_bounded_and_share_their_state_through_redis() -> None:
     assert settings.workers == 4 and ("GATEWAY_WORKERS", "4") in settings.describe()
 
 
+FACADE = {
+    **OAUTH,
+    "GATEWAY_PUBLIC_URL": "https://gateway.example.com",
+    "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER": "https://idp.example.com",
+    "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID": "gw",
+    "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET": "s-1",
+}
+
+
 def test_workers_behind_the_oauth_facade_need_one_signing_key() -> None:
-    facade = {
-        **OAUTH,
-        "GATEWAY_WORKERS": "2",
-        "GATEWAY_REDIS_URL": "redis://r:6379",
-        "GATEWAY_PUBLIC_URL": "https://gateway.example.com",
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER": "https://idp.example.com",
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID": "gw",
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET": "s-1",
-    }
+    facade = {**FACADE, "GATEWAY_WORKERS": "2", "GATEWAY_REDIS_URL": "redis://r:6379"}
     with pytest.raises(ConfigError, match="needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
         load_settings(facade)
 
@@ -232,13 +233,7 @@ def test_a_misspelt_variable_is_named_with_the_one_meant() -> None:
 
 
 def test_the_facade_on_several_replicas_needs_one_signing_key() -> None:
-    facade = {
-        **OAUTH,
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER": "https://idp.example.com",
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID": "gw",
-        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET": "s-1",
-        "GATEWAY_REDIS_URL": "redis://redis:6379/0",
-    }
+    facade = {**FACADE, "GATEWAY_REDIS_URL": "redis://redis:6379/0"}
     with pytest.raises(ConfigError, match="cluster mode .* needs GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"):
         load_settings(facade)
 

@@ -55,6 +55,19 @@ async def gateway(aiohttp_client, gateway_env, clock):
 
 
 @pytest.fixture
+def cluster_env(gateway_env, redis_server, tmp_path, signing_key):
+    """The façade in cluster mode: a real redis-server and the signing key every replica shares."""
+    password = tmp_path / "redis-password"
+    password.write_text(redis_server.password)
+    return {
+        **gateway_env,
+        "GATEWAY_REDIS_URL": redis_server.url,
+        "GATEWAY_REDIS_PASSWORD_FILE": str(password),
+        "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE": signing_key,
+    }
+
+
+@pytest.fixture
 def signing_key(tmp_path):
     """The façade's key, as every replica of a cluster shares it (GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE)."""
     key = ec.generate_private_key(ec.SECP256R1())

@@ -112,19 +112,9 @@ async def test_the_metadata_advertises_the_jwt_bearer_grant(gateway) -> None:
     assert JWT_BEARER in metadata["grant_types_supported"]
 
 
-async def test_an_id_jag_is_single_use_across_replicas(
-    aiohttp_client, gateway_env, redis_server, tmp_path, simulator, idp, signing_key
-):
-    password = tmp_path / "redis-password"
-    password.write_text(redis_server.password)
-    env = {
-        **gateway_env,
-        "GATEWAY_REDIS_URL": redis_server.url,
-        "GATEWAY_REDIS_PASSWORD_FILE": str(password),
-        "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE": signing_key,
-    }
-    first = await aiohttp_client(create_app(load_settings(env)), server_kwargs={"port": PORT})
-    second = await aiohttp_client(create_app(load_settings(env)))
+async def test_an_id_jag_is_single_use_across_replicas(aiohttp_client, cluster_env, simulator, idp):
+    first = await aiohttp_client(create_app(load_settings(cluster_env)), server_kwargs={"port": PORT})
+    second = await aiohttp_client(create_app(load_settings(cluster_env)))
     client_id = await register(first)
     assertion = _id_jag(idp, simulator, client_id)
     assert (await _redeem(first, client_id, assertion))[0] == 200

@@ -19,7 +19,6 @@ from redis.asyncio import Redis
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.keys import FACADE
-from gateway.oauth.documents import KEPT_MAX
 from gateway.web.facade import BROWSER_COOKIE, DOCUMENT_LIMITS, REGISTRATION_LIMITS
 from tests.integration.facade.signin import (
     CHALLENGE,
@@ -179,8 +178,8 @@ async def test_documents_must_be_small_and_name_acceptable_redirect_uris(gateway
         uri = document["redirect_uris"][0]
         answer = await gateway.get(_path(authorize_url(client_id, CHALLENGE, redirect_uri=uri)))
         assert answer.status == 400 and "Location" not in answer.headers, name
-    assert len(gateway.server.app[FACADE].documents._kept) == 0  # nothing kept of a refused document
-    assert KEPT_MAX <= 1_000  # and what is kept is bounded (5 KB each)
+    documents = gateway.server.app[FACADE].documents
+    assert all(documents.kept(f"{root}/_simulator/clients/{name}") is None for name in cases)  # none kept
 
 
 # ------------------------------------------------------------------ row 4: registrations and sign-ins under way
@@ -312,16 +311,8 @@ async def test_a_random_forwarded_header_does_not_dodge_the_key_guessing_brake(a
 
 
 @pytest.fixture
-async def clustered(aiohttp_client, gateway_env, clock, redis_server, tmp_path, signing_key):
-    password = tmp_path / "redis-password"
-    password.write_text(redis_server.password)
-    env = {
-        **gateway_env,
-        "GATEWAY_REDIS_URL": redis_server.url,
-        "GATEWAY_REDIS_PASSWORD_FILE": str(password),
-        "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE": signing_key,
-    }
-    client = await aiohttp_client(create_app(load_settings(env), clock=clock), server_kwargs={"port": PORT})
+async def clustered(aiohttp_client, cluster_env, clock, redis_server):
+    client = await aiohttp_client(create_app(load_settings(cluster_env), clock=clock), server_kwargs={"port": PORT})
     redis = Redis.from_url(redis_server.url, password=redis_server.password)
     yield client, redis
     await redis.aclose()
