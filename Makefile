@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TS_STAMP := tests/ts/node_modules/.installed
 IMAGE  ?= baw-gateway:0.1.0
 
-.PHONY: help run test bench-smoke spec views views-png rules-test lint deploy-check image bench soak dashboard-png clean
+.PHONY: help run test bench-smoke spec docs views views-png rules-test lint deploy-check image bench soak dashboard-png clean
 
 $(VENV)/bin/python:
 	@echo "== creating $(VENV)"
@@ -47,6 +47,9 @@ bench-smoke: $(STAMP) ## the whole bench harness for a second per scenario (inst
 
 spec: $(RUN_STAMP) ## regenerate specs/openapi.json from the code (the caller's GATEWAY_*/PLUGIN_* do not count)
 	env -i PATH="$$PATH" $(BIN)/baw-gateway openapi > specs/openapi.json
+
+docs: $(RUN_STAMP) ## regenerate docs/configuration.md from the settings' declarations (gateway/config.py)
+	$(BIN)/baw-gateway settings > docs/configuration.md
 
 views: ## rebuild gateway/web/views/views.html (the MCP Apps views) with the MCP Apps SDK (needs npm; committed, so run and test do not)
 	cd gateway/web/views && npm ci --no-audit --no-fund --loglevel=error && node build.mjs

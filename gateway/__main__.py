@@ -1,4 +1,4 @@
-"""The command line: serve | demo | simulate | check-config | openapi | doctor.
+"""The command line: serve | settings | demo | simulate | check-config | openapi | doctor.
 
 The application and the server are imported by the commands that run them: the supervisor of GATEWAY_WORKERS
 runs for the pod's lifetime next to its workers and needs neither (half the memory of a worker).
@@ -15,11 +15,21 @@ import os
 import signal
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
-from gateway import __version__, tracing, workers
-from gateway.config import EXIT_CONFIG, INHERITED_SECRET, SECRET_NAMES, ConfigError, Settings, load_settings
+from gateway import __version__, reference, tracing, workers
+from gateway.config import (
+    EXIT_CONFIG,
+    GROUPS,
+    INHERITED_SECRET,
+    SECRET_NAMES,
+    ConfigError,
+    Settings,
+    declarations,
+    load_settings,
+)
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -28,15 +38,33 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 
+def _settings_by_group() -> str:
+    lines = []
+    for group in GROUPS:
+        names = [var.env for var in declarations() if var.group == group]
+        lines.append(f"{group}:\n" + textwrap.fill(", ".join(names), 116, initial_indent="  ", subsequent_indent="  "))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="baw-gateway",
         description="A gateway that lets LLM hosts (ChatGPT, Claude, Copilot, any MCP client) read IBM Business "
-        "Automation Workflow safely. Configured by environment variables (README: Configuration).",
+        "Automation Workflow safely. Configured by environment variables: `baw-gateway settings` lists them.",
     )
     parser.add_argument("--version", action="version", version=f"baw-gateway {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the gateway (configured by environment variables)")
+    commands.add_parser(
+        "serve",
+        help="run the gateway (configured by environment variables)",
+        description="Run the gateway. It reads these environment variables (`baw-gateway settings` says what each "
+        "means and its default; a secret may be given as NAME_FILE):",
+        epilog=_settings_by_group(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands.add_parser(
+        "settings", help="print every setting with its default and meaning (docs/configuration.md, as Markdown)"
+    )
     demo = commands.add_parser("demo", help="run the gateway against the embedded BAW simulator")
     demo.add_argument("--simulator-port", type=_port, default=os.environ.get("SIMULATOR_PORT", "9443"))
     demo.add_argument(
@@ -71,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", action="store_true", help="the checks as JSON, for pipelines")
     args = parser.parse_args(argv)
 
+    if args.command == "settings":
+        sys.stdout.write(reference.render())
+        return 0
     if args.command == "doctor":
         from gateway import doctor as checks  # noqa: PLC0415 - a client of a deployment, not the gateway
 

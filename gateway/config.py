@@ -1,66 +1,114 @@
-"""Settings from the environment: parsed once, validated all at once, frozen.
+"""Settings from the environment: each declared once below (its variable, default, how it is read, what it means),
+parsed once, validated all at once, frozen.
 
-The variable names are a contract operators script against (README: "Configuration"). Every secret can be
-given as NAME or as NAME_FILE; a file is re-read whenever the credential is renewed, so a rotated
-Kubernetes secret takes effect without a restart.
+The declarations are the one source: `load_settings` reads them, `check-config` shows them, and `make docs` writes
+docs/configuration.md from them. The variable names are a contract operators script against. Every secret can be
+given as NAME or as NAME_FILE; a file is re-read whenever the credential is renewed, so a rotated Kubernetes secret
+takes effect without a restart.
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import json
 import logging
 import os
 import re
-import ssl
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping
 
 from yarl import URL
 
+from gateway import variables as v
 from gateway.secret import Secret
-from gateway.tls import client_ssl_context
+from gateway.variables import Agent, IPNetwork, Kind
+
+__all__ = ["Agent", "ConfigError", "PluginSettings", "Settings", "load_settings"]
 
 AUTH_MODES = ("oauth2", "zen", "zen_api_key", "basic")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+LOG_FORMATS = ("json", "text")
+_LOG_LEVELS = tuple(logging.getLevelName(level) for level in (10, 20, 30, 40, 50))
 MAX_WORKERS = 64
 EXIT_CONFIG = 2  # the exit status of a configuration error (and of a port that cannot be listened on)
 # Where a secret given inline is read from once the process has moved it into a memfd (__main__), a descriptor
 # the GATEWAY_WORKERS supervisor passes on to its workers.
 INHERITED_SECRET = "/proc/self/fd/"
-LOG_FORMATS = ("json", "text")
-SECRET_NAMES = (
-    "BAW_CLIENT_SECRET",
-    "BAW_PASSWORD",
-    "BAW_API_KEY",
-    "GATEWAY_API_KEYS",
-    "PLUGIN_VERIFICATION_TOKEN",
-    "GATEWAY_REDIS_PASSWORD",
-    "GATEWAY_REDIS_URL",  # it may hold the password (redis://:password@host)
-    "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
-    "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
-    "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET",
-)
 DEFAULT_CORS_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
+_OUR_PREFIXES = ("GATEWAY_", "BAW_", "PLUGIN_")
+# Our prefixes' variables that are not settings: the workers' own, set by the supervisor (workers.py).
+SET_BY_THE_GATEWAY = ("GATEWAY_WORKER", "GATEWAY_SUPERVISOR_PID")
+# Settings that are gone, and what replaced them: named at start rather than ignored.
+GONE = {
+    "GATEWAY_BREAKER_FAILURES": "the breaker opens on a failure rate over distinct ids "
+    "(GATEWAY_BREAKER_FAILURE_RATE, GATEWAY_BREAKER_MIN_CALLS, GATEWAY_BREAKER_MIN_IDS)",
+}
 
-T = TypeVar("T")
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Which part of the gateway a setting belongs to: the sections of docs/configuration.md, in order, each with when
+# it is used.
+BAW = "BAW: where it is and how the gateway signs in"
+SERVER = "Serving: listener, logs, shutdown"
+CALLERS = "Callers: keys, browsers, proxies, limits"
+CAPACITY = "Capacity towards BAW: slots, cache, breaker"
+MCP = "MCP sessions"
+SIGN_IN = "Signing users in: the gateway as an OAuth resource server"
+FACADE = "The OAuth façade: the gateway as the hosts' authorization server"
+USER = "Answers as the user sees BAW: per-user identity"
+CLUSTER = "Cluster mode: Redis"
+PLUGIN = "The ChatGPT plugin manifest"
+GROUPS = (BAW, SERVER, CALLERS, CAPACITY, MCP, SIGN_IN, FACADE, USER, CLUSTER, PLUGIN)
 
 
 @dataclass(frozen=True)
-class Agent:
-    """A confidential client of the façade that calls without a person (client_credentials): a scheduled job, an
-    agent platform. From GATEWAY_OAUTH_AGENTS_FILE; its secret is a file, re-read at each token request."""
+class Var:
+    """One setting's declaration, beside its field."""
 
-    client_id: str
-    secret: Secret
-    scopes: tuple[str, ...]
-    rate_limit_rps: float | None = None  # its own limit; None: GATEWAY_RATE_LIMIT_*
-    rate_limit_burst: int | None = None
-    service_view: bool = False  # in user mode, whether it gets the service account's view (as keys may)
+    env: str
+    kind: Kind
+    meaning: str
+    group: str
+    used: str  # when the gateway uses it: "always", "BAW_AUTH=zen", "the façade", ...
+    derived: Callable[[Mapping[str, Any]], Any] | None  # a default computed from the settings read before it
+    shown_default: str | None  # how the reference shows the default, when its value does not say it
+
+    @property
+    def secret(self) -> bool:
+        return self.kind.secret
+
+
+def setting(
+    env: str,
+    default: Any,
+    kind: Kind,
+    meaning: str,
+    group: str,
+    *,
+    used: str = "always",
+    derived: Callable[[Mapping[str, Any]], Any] | None = None,
+    shown: str | None = None,
+) -> Any:
+    """A dataclass field carrying its variable's declaration; `default` is the field's default (MISSING: required)."""
+    var = Var(env, kind, meaning, group, used, derived, shown)
+    return field(metadata={"var": var}) if default is MISSING else field(default=default, metadata={"var": var})
+
+
+def declared(cls: type) -> Iterator[tuple[Field[Any], Var]]:
+    for f in fields(cls):
+        if "var" in f.metadata:
+            yield f, f.metadata["var"]
+
+
+def declarations() -> list[Var]:
+    """Every setting, in the order of the reference."""
+    return [var for cls in (Settings, PluginSettings) for _, var in declared(cls)]
+
+
+def known_variables() -> frozenset[str]:
+    """Every variable in our prefixes the gateway reads (a secret's _FILE too)."""
+    names = {var.env for var in declarations()} | set(SET_BY_THE_GATEWAY) | set(GONE)
+    names |= {f"{var.env}_FILE" for var in declarations() if var.secret}
+    return frozenset(names)
 
 
 class ConfigError(Exception):
@@ -71,108 +119,587 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+_SECONDS = v.parsed(v.positive(float), "a number of seconds > 0")
+_SECONDS_OR_ZERO = v.parsed(v.non_negative, "a number of seconds >= 0")
+_COUNT = v.parsed(v.positive(int), "a whole number > 0")
+_SCOPES = v.parsed(v.words(" ,"), "scope names, space or comma separated")
+
+
 @dataclass(frozen=True)
 class PluginSettings:
-    name_for_human: str = "BAW Gateway"
-    name_for_model: str = "baw_gateway"
-    description_for_human: str = "Look up IBM Business Automation Workflow process instances and their tasks."
-    contact_email: str = "baw-gateway@example.com"
-    legal_url: str | None = None  # None: ${GATEWAY_PUBLIC_URL}/legal
-    verification_token: Secret | None = None  # what ChatGPT's service_http auth shows the operator
+    name_for_human: str = setting(
+        "PLUGIN_NAME_FOR_HUMAN", "BAW Gateway", v.TEXT, "the name a person sees (at most 20 characters)", PLUGIN
+    )
+    name_for_model: str = setting(
+        "PLUGIN_NAME_FOR_MODEL", "baw_gateway", v.TEXT, "the name the model sees (1-50 letters, digits, _)", PLUGIN
+    )
+    description_for_human: str = setting(
+        "PLUGIN_DESCRIPTION_FOR_HUMAN",
+        "Look up IBM Business Automation Workflow process instances and their tasks.",
+        v.TEXT,
+        "the manifest's description (at most 100 characters)",
+        PLUGIN,
+    )
+    contact_email: str = setting(
+        "PLUGIN_CONTACT_EMAIL", "baw-gateway@example.com", v.TEXT, "the manifest's contact", PLUGIN
+    )
+    legal_url: str | None = setting(
+        "PLUGIN_LEGAL_URL", None, v.TEXT, "the manifest's legal link", PLUGIN, shown="`${GATEWAY_PUBLIC_URL}/legal`"
+    )
+    verification_token: Secret | None = setting(
+        "PLUGIN_VERIFICATION_TOKEN",
+        None,
+        v.SECRET,
+        "with keys: the token ChatGPT gave for `service_http` auth, shown in the manifest",
+        PLUGIN,
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    baw_base_url: URL
-    baw_auth: str = "oauth2"
-    baw_token_url: URL | None = None
-    baw_client_id: str | None = None
-    baw_client_secret: Secret | None = None
-    baw_scope: str | None = None
-    baw_iam_url: URL | None = None
-    baw_zen_url: URL | None = None
-    baw_username: str | None = None
-    baw_password: Secret | None = None
-    baw_api_key: Secret | None = None
-    baw_ca_bundle: Path | None = None
-    baw_timeout_s: float = 10.0
-    baw_max_connections: int = 64
-    host: str = "0.0.0.0"
-    port: int = 8080
-    public_url: URL = URL("http://localhost:8080")
-    log_level: str = "INFO"
-    log_format: str = "json"
-    event_loop: str = "auto"  # auto: uvloop when installed (the image has it), else asyncio's own
-    drain_s: float = 5.0
-    shutdown_timeout_s: float = 30.0
-    request_timeout_s: float = 30.0
-    body_timeout_s: float = 10.0
-    keepalive_timeout_s: float = 15.0
-    max_connections: int = 1000
-    workers: int = 1  # processes sharing the port (SO_REUSEPORT) under one supervisor
-    mcp_max_sessions: int = 1000
-    mcp_sessions_per_caller: int = 50
-    mcp_session_idle_s: int = 600
-    api_keys: Secret | None = None
-    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
-    trusted_proxies: tuple[IPNetwork, ...] = ()
-    trusted_proxy_header: str = "x-forwarded-for"  # the one header the trusted proxies set ("forwarded": RFC 7239)
-    rate_limit_rps: float = 10.0
-    rate_limit_burst: int = 100
-    baw_concurrency: int = 32
-    baw_queue_wait_s: float = 2.0
-    cache_ttl_s: float = 5.0
-    cache_not_found_ttl_s: float = 1.0
-    cache_max_entries: int = 10_000
-    cache_failure_ttl_s: float = 5.0
-    baw_concurrency_per_caller: int = 8
-    breaker_window_s: float = 30.0
-    breaker_min_calls: int = 20
-    breaker_failure_rate: float = 0.5
-    breaker_min_ids: int = 3
-    breaker_min_callers: int = 2
-    breaker_slow_call_s: float = 5.0
-    breaker_cooldown_s: float = 15.0
-    max_baw_response_bytes: int = 2 * 1024 * 1024
-    docs: bool = True
-    oauth_issuer: str | None = None  # exactly as the issuer writes `iss` (a trailing slash matters)
-    oauth_audiences: tuple[str, ...] = ()  # default: the canonical MCP URL and the public URL (REST face)
-    oauth_scopes: tuple[str, ...] = ("baw.read",)
-    oauth_ca_bundle: Path | None = None
-    oauth_introspection_url: str | None = None  # RFC 7662, for opaque access tokens
-    oauth_introspection_client_id: str | None = None
-    oauth_introspection_client_secret: Secret | None = None
-    # The authorization-server façade, for IdPs without dynamic registration (Entra ID, IBM IM, …)
-    oauth_proxy_upstream_issuer: str | None = None
-    oauth_proxy_client_id: str | None = None
-    oauth_proxy_client_secret: Secret | None = None
-    oauth_proxy_scopes: tuple[str, ...] = ("openid",)
-    oauth_proxy_signing_key: Path | None = None
-    oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    oauth_token_lifetime_s: float = 600.0
-    oauth_agents: tuple[Agent, ...] = ()
-    oauth_id_jag_issuers: tuple[str, ...] = ()  # enterprise IdPs whose ID-JAGs the façade redeems (jwt-bearer)
-    # Scopes a tool needs beyond GATEWAY_OAUTH_SCOPES: ((scope, (tool, ...)), ...); a caller without one does not
-    # see those tools (web/scopes.py).
-    oauth_tool_scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    oauth_cimd_private_hosts: tuple[str, ...] = ()  # hosts whose client documents may be at a private address
-    oauth_cimd_timeout_s: float = 2.0
-    baw_identity: str = "service"  # or "user": BAW is called with the signed-in user's own credential
-    baw_portal_url: str | None = None  # an instance in BAW's own UI, `{id}` for its id (the hosts' `url`)
-    baw_user_claim: str | None = None  # the claim naming the BAW user; None: preferred_username, username, sub
-    baw_identity_keys: str = "deny"  # in user mode, what a bearer-key caller gets: "deny" (403) or "service"
-    baw_token_exchange_url: URL | None = None
-    baw_token_exchange_client_id: str | None = None
-    baw_token_exchange_client_secret: Secret | None = None
-    baw_token_exchange_audience: str | None = None
-    user_credentials_max: int = 1000
-    user_idle_s: float = 900.0
-    redis_url: Secret | None = None  # the URL may hold a password: shown masked
-    redis_password: Secret | None = None
-    redis_ca_bundle: Path | None = None
-    redis_prefix: str = "baw-gateway"
-    redis_timeout_s: float = 0.25
-    plugin: PluginSettings = PluginSettings()
+    # BAW
+    baw_base_url: URL = setting(
+        "BAW_BASE_URL",
+        MISSING,
+        v.url(https=True),
+        "BAW's root, path prefix included: `https://baw.example.com:9443`, `https://cpd-ns.apps.x/bas`",
+        BAW,
+        shown="(required)",
+    )
+    baw_auth: str = setting(
+        "BAW_AUTH",
+        "oauth2",
+        v.parsed(v.choice(AUTH_MODES), " or ".join(AUTH_MODES), invalid=""),
+        "how the gateway signs in: `oauth2` (client credentials), `zen` (IAM, then a Zen JWT), `zen_api_key`, `basic`",
+        BAW,
+    )
+    baw_token_url: URL | None = setting(
+        "BAW_TOKEN_URL",
+        None,
+        v.url(https=True),
+        "the OAuth2 token endpoint",
+        BAW,
+        used="BAW_AUTH=oauth2",
+        derived=lambda values: values["baw_base_url"] / "oauth2" / "token" if values["baw_base_url"] else None,
+        shown="`${BAW_BASE_URL}/oauth2/token`",
+    )
+    baw_client_id: str | None = setting("BAW_CLIENT_ID", None, v.TEXT, "the OAuth2 client", BAW, used="BAW_AUTH=oauth2")
+    baw_client_secret: Secret | None = setting(
+        "BAW_CLIENT_SECRET", None, v.SECRET, "the OAuth2 client's secret", BAW, used="BAW_AUTH=oauth2"
+    )
+    baw_scope: str | None = setting(
+        "BAW_SCOPE", None, v.TEXT, "the scope asked for, if any", BAW, used="BAW_AUTH=oauth2"
+    )
+    baw_iam_url: URL | None = setting(
+        "BAW_IAM_URL",
+        None,
+        v.url(https=True),
+        "IAM's token endpoint: `https://cp-console-ns…/idprovider/v1/auth/identitytoken`",
+        BAW,
+        used="BAW_AUTH=zen",
+    )
+    baw_zen_url: URL | None = setting(
+        "BAW_ZEN_URL",
+        None,
+        v.url(https=True),
+        "the Zen base (`https://cpd-ns…`); in user mode, the exchange of a user's IM token",
+        BAW,
+        used="BAW_AUTH=zen; GATEWAY_BAW_IDENTITY=user with IM",
+    )
+    baw_username: str | None = setting(
+        "BAW_USERNAME", None, v.TEXT, "the service account", BAW, used="BAW_AUTH=zen, zen_api_key, basic"
+    )
+    baw_password: Secret | None = setting(
+        "BAW_PASSWORD", None, v.SECRET, "the service account's password", BAW, used="BAW_AUTH=zen, basic"
+    )
+    baw_api_key: Secret | None = setting(
+        "BAW_API_KEY", None, v.SECRET, "the service account's Zen API key", BAW, used="BAW_AUTH=zen_api_key"
+    )
+    baw_ca_bundle: Path | None = setting(
+        "BAW_CA_BUNDLE",
+        None,
+        Kind(v.ca_bundle, "a PEM file of CA certificates"),
+        "the CAs to trust for BAW and its token endpoints; when set, the only trust anchors; re-read when it changes",
+        BAW,
+        shown="the system trust store",
+    )
+    baw_timeout_s: float = setting("BAW_TIMEOUT_S", 10.0, _SECONDS, "per call to BAW and its token endpoints", BAW)
+    baw_max_connections: int = setting(
+        "BAW_MAX_CONNECTIONS", 64, _COUNT, "the shared pool's connections (at least GATEWAY_BAW_CONCURRENCY)", BAW
+    )
+    baw_portal_url: str | None = setting(
+        "BAW_PORTAL_URL",
+        None,
+        v.parsed(v.instance_url, "an http(s):// URL with {id} where the instance id goes"),
+        "an instance in BAW's own UI, `{id}` for its id: the `url` of `search` and `fetch` answers",
+        BAW,
+        shown="the gateway's own lookup",
+    )
+    # Serving
+    host: str = setting("GATEWAY_HOST", "0.0.0.0", v.TEXT, "the address to listen on", SERVER)
+    port: int = setting("GATEWAY_PORT", 8080, v.parsed(v.port, "a TCP port (1-65535)"), "the port to listen on", SERVER)
+    public_url: URL = setting(
+        "GATEWAY_PUBLIC_URL",
+        URL("http://localhost:8080"),
+        v.url(https=False),
+        "the URL hosts reach the gateway at; the manifest's, OpenAPI's and OAuth metadata's URLs are built from it",
+        SERVER,
+        derived=lambda values: URL(f"http://localhost:{values['port']}"),
+        shown="`http://localhost:${GATEWAY_PORT}`",
+    )
+    log_level: str = setting(
+        "GATEWAY_LOG_LEVEL",
+        "INFO",
+        v.parsed(v.choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
+        "the least severe level logged",
+        SERVER,
+    )
+    log_format: str = setting(
+        "GATEWAY_LOG_FORMAT",
+        "json",
+        v.parsed(v.choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
+        "`json`: one object per line; `text` for a terminal",
+        SERVER,
+    )
+    event_loop: str = setting(
+        "GATEWAY_EVENT_LOOP",
+        "auto",
+        v.parsed(v.choice(EVENT_LOOPS), " or ".join(EVENT_LOOPS)),
+        "`auto`: uvloop when installed (the image has it), `uvloop` requires it, `asyncio` the standard loop",
+        SERVER,
+    )
+    drain_s: float = setting(
+        "GATEWAY_DRAIN_S",
+        5.0,
+        _SECONDS_OR_ZERO,
+        "after SIGTERM: seconds of serving while not ready (answers say `Connection: close`) before closing",
+        SERVER,
+    )
+    shutdown_timeout_s: float = setting(
+        "GATEWAY_SHUTDOWN_TIMEOUT_S",
+        30.0,
+        _SECONDS,
+        "then: seconds in-flight requests get to finish; what is left is cancelled within 2 s",
+        SERVER,
+    )
+    request_timeout_s: float = setting(
+        "GATEWAY_REQUEST_TIMEOUT_S",
+        30.0,
+        _SECONDS,
+        "a lookup's whole deadline, retries included; keep it at most GATEWAY_SHUTDOWN_TIMEOUT_S",
+        SERVER,
+    )
+    body_timeout_s: float = setting(
+        "GATEWAY_BODY_TIMEOUT_S", 10.0, _SECONDS, "a request body must arrive within this (408)", SERVER
+    )
+    keepalive_timeout_s: float = setting(
+        "GATEWAY_KEEPALIVE_TIMEOUT_S",
+        15.0,
+        v.parsed(v.positive(float), "seconds > 0"),
+        "an idle connection, or one that has not sent its headers, is closed after this",
+        SERVER,
+    )
+    max_connections: int = setting(
+        "GATEWAY_MAX_CONNECTIONS",
+        1000,
+        _COUNT,
+        "open inbound connections; at the cap the oldest idle one makes room, else a new one gets a canned 503",
+        SERVER,
+    )
+    workers: int = setting(
+        "GATEWAY_WORKERS",
+        1,
+        v.parsed(v.between(1, MAX_WORKERS), f"a whole number from 1 to {MAX_WORKERS}"),
+        "processes serving the port (SO_REUSEPORT) under one supervisor; more than one needs GATEWAY_REDIS_URL",
+        SERVER,
+    )
+    docs: bool = setting(
+        "GATEWAY_DOCS", True, v.parsed(v.switch, "on or off"), "`off`: no Swagger UI at `/docs`", SERVER
+    )
+    # Callers
+    api_keys: Secret | None = setting(
+        "GATEWAY_API_KEYS",
+        None,
+        v.SECRET,
+        "inbound bearer keys, comma or newline separated; the file is re-read when it changes",
+        CALLERS,
+        shown="(unset: open, with a warning at start)",
+    )
+    cors_origins: tuple[str, ...] = setting(
+        "GATEWAY_CORS_ORIGINS",
+        DEFAULT_CORS_ORIGINS,
+        v.parsed(v.origins, "comma-separated http(s) origins"),
+        "browser origins allowed to call; no `*`",
+        CALLERS,
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        "GATEWAY_TRUSTED_PROXIES",
+        (),
+        v.parsed(v.networks, "comma-separated CIDRs, e.g. 10.0.0.0/8"),
+        "the proxies (the ingress) whose forwarded header names the client; without them it is ignored",
+        CALLERS,
+    )
+    trusted_proxy_header: str = setting(
+        "GATEWAY_TRUSTED_PROXY_HEADER",
+        "x-forwarded-for",
+        v.parsed(v.choice(("x-forwarded-for", "forwarded")), "x-forwarded-for or forwarded"),
+        "the one header those proxies set (`forwarded`: RFC 7239); the other is never read",
+        CALLERS,
+    )
+    # Sized for an LLM host behind one key: a conversation's burst of tool calls never meets the limit.
+    rate_limit_rps: float = setting(
+        "GATEWAY_RATE_LIMIT_RPS",
+        10.0,
+        v.parsed(v.positive(float), "requests per second > 0"),
+        "the token bucket per caller (its key or token, else its address)",
+        CALLERS,
+    )
+    rate_limit_burst: int = setting("GATEWAY_RATE_LIMIT_BURST", 100, _COUNT, "that bucket's size", CALLERS)
+    # Capacity
+    baw_concurrency: int = setting("GATEWAY_BAW_CONCURRENCY", 32, _COUNT, "calls to BAW in flight at most", CAPACITY)
+    baw_queue_wait_s: float = setting(
+        "GATEWAY_BAW_QUEUE_WAIT_S", 2.0, _SECONDS_OR_ZERO, "how long a call may wait for a slot before 503", CAPACITY
+    )
+    baw_concurrency_per_caller: int = setting(
+        "GATEWAY_BAW_CONCURRENCY_PER_CALLER", 8, _COUNT, "of those, at most this many for one caller (429)", CAPACITY
+    )
+    cache_ttl_s: float = setting(
+        "GATEWAY_CACHE_TTL_S",
+        5.0,
+        v.parsed(v.non_negative, "a number of seconds >= 0 (0: no cache)"),
+        "how long a lookup's answer is kept (0: no cache)",
+        CAPACITY,
+    )
+    cache_not_found_ttl_s: float = setting(
+        "GATEWAY_CACHE_NOT_FOUND_TTL_S",
+        1.0,
+        v.parsed(v.non_negative, "seconds >= 0"),
+        "how long a 404 is kept",
+        CAPACITY,
+    )
+    cache_max_entries: int = setting("GATEWAY_CACHE_MAX_ENTRIES", 10_000, _COUNT, "answers kept at most", CAPACITY)
+    cache_failure_ttl_s: float = setting(
+        "GATEWAY_CACHE_FAILURE_TTL_S",
+        5.0,
+        v.parsed(v.non_negative, "seconds >= 0 (0: off)"),
+        "a failure that belongs to one id (its 500, unusable answer, timeout) is answered again this long",
+        CAPACITY,
+    )
+    breaker_window_s: float = setting(
+        "GATEWAY_BREAKER_WINDOW_S", 30.0, v.parsed(v.positive(float), "seconds > 0"), "the breaker's window", CAPACITY
+    )
+    breaker_min_calls: int = setting(
+        "GATEWAY_BREAKER_MIN_CALLS", 20, _COUNT, "lookups ended in the window before the breaker may open", CAPACITY
+    )
+    breaker_failure_rate: float = setting(
+        "GATEWAY_BREAKER_FAILURE_RATE",
+        0.5,
+        v.parsed(v.fraction, "a fraction in (0, 1]"),
+        "the failure rate that opens it (credential failures never count)",
+        CAPACITY,
+    )
+    breaker_min_ids: int = setting(
+        "GATEWAY_BREAKER_MIN_IDS",
+        3,
+        _COUNT,
+        "distinct ids the failures must span (one broken id never opens it)",
+        CAPACITY,
+    )
+    breaker_min_callers: int = setting(
+        "GATEWAY_BREAKER_MIN_CALLERS",
+        2,
+        _COUNT,
+        "distinct callers the failures must come from (a gateway with a single key may set 1)",
+        CAPACITY,
+    )
+    breaker_slow_call_s: float = setting(
+        "GATEWAY_BREAKER_SLOW_CALL_S",
+        5.0,
+        v.parsed(v.positive(float), "seconds > 0"),
+        "a slower call counts as slow; 80 % slow over distinct ids opens it too",
+        CAPACITY,
+    )
+    breaker_cooldown_s: float = setting(
+        "GATEWAY_BREAKER_COOLDOWN_S",
+        15.0,
+        v.parsed(v.positive(float), "seconds > 0"),
+        "how long it stays open before one probe call decides",
+        CAPACITY,
+    )
+    max_baw_response_bytes: int = setting(
+        "GATEWAY_MAX_BAW_RESPONSE_BYTES",
+        2 * 1024 * 1024,
+        v.parsed(v.positive(int), "a number of bytes > 0"),
+        "a larger BAW answer (counted decoded) is refused (502) without being read whole",
+        CAPACITY,
+    )
+    # MCP
+    mcp_max_sessions: int = setting("GATEWAY_MCP_MAX_SESSIONS", 1000, _COUNT, "sessions kept at most", MCP)
+    mcp_sessions_per_caller: int = setting(
+        "GATEWAY_MCP_SESSIONS_PER_CALLER", 50, _COUNT, "sessions one caller may hold; its oldest go first", MCP
+    )
+    mcp_session_idle_s: int = setting(
+        "GATEWAY_MCP_SESSION_IDLE_S",
+        600,
+        v.parsed(v.positive(int), "whole seconds > 0"),
+        "an idle session is forgotten after this",
+        MCP,
+    )
+    # Signing users in
+    oauth_issuer: str | None = setting(
+        "GATEWAY_OAUTH_ISSUER",
+        None,
+        Kind(v.oauth_issuer, "an https:// issuer, exactly as it writes `iss` (a trailing slash matters)"),
+        "the issuer whose access tokens are accepted; metadata by RFC 8414 or OIDC discovery",
+        SIGN_IN,
+        shown="(unset: keys only; with the façade, the gateway itself)",
+    )
+    oauth_audiences: tuple[str, ...] = setting(
+        "GATEWAY_OAUTH_AUDIENCE",
+        (),
+        v.parsed(v.words(","), "comma-separated audiences"),
+        "the `aud` values accepted",
+        SIGN_IN,
+        used="an issuer or the façade",
+        derived=lambda values: (f"{values['public_url']}/mcp", str(values["public_url"])),
+        shown="`${GATEWAY_PUBLIC_URL}/mcp,${GATEWAY_PUBLIC_URL}`",
+    )
+    oauth_scopes: tuple[str, ...] = setting(
+        "GATEWAY_OAUTH_SCOPES",
+        ("baw.read",),
+        _SCOPES,
+        "scopes every token must carry",
+        SIGN_IN,
+        used="an issuer or the façade",
+    )
+    oauth_ca_bundle: Path | None = setting(
+        "GATEWAY_OAUTH_CA_BUNDLE",
+        None,
+        Kind(v.ca_bundle, "a PEM file of CA certificates"),
+        "the CAs for the issuer, the upstream IdP and client metadata documents",
+        SIGN_IN,
+        used="an issuer or the façade",
+        shown="the system trust store",
+    )
+    oauth_introspection_url: str | None = setting(
+        "GATEWAY_OAUTH_INTROSPECTION_URL",
+        None,
+        Kind(v.exact_https, "an https:// URL"),
+        "RFC 7662 introspection, for opaque access tokens",
+        SIGN_IN,
+        used="an issuer of opaque tokens",
+    )
+    oauth_introspection_client_id: str | None = setting(
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID",
+        None,
+        v.TEXT,
+        "the gateway's client at the introspection endpoint",
+        SIGN_IN,
+        used="introspection",
+    )
+    oauth_introspection_client_secret: Secret | None = setting(
+        "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET", None, v.SECRET, "its secret", SIGN_IN, used="introspection"
+    )
+    oauth_tool_scopes: tuple[tuple[str, tuple[str, ...]], ...] = setting(
+        "GATEWAY_OAUTH_TOOL_SCOPES",
+        (),
+        v.parsed(v.tool_scopes, "scope=tool tool;scope2=tool (e.g. baw.search=search_processes)"),
+        "tools that need a scope beyond GATEWAY_OAUTH_SCOPES; a signed-in caller without it does not see them",
+        SIGN_IN,
+        used="an issuer or the façade",
+    )
+    # The façade
+    oauth_proxy_upstream_issuer: str | None = setting(
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER",
+        None,
+        Kind(v.exact_https, "an https:// issuer"),
+        "turns the façade on: the IdP users sign in at (Entra ID, IBM IM, …), for hosts that register dynamically",
+        FACADE,
+        used="the façade",
+    )
+    oauth_proxy_client_id: str | None = setting(
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",
+        None,
+        v.TEXT,
+        "the gateway's registration at that IdP",
+        FACADE,
+        used="the façade",
+    )
+    oauth_proxy_client_secret: Secret | None = setting(
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET", None, v.SECRET, "its secret", FACADE, used="the façade"
+    )
+    oauth_proxy_scopes: tuple[str, ...] = setting(
+        "GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES",
+        ("openid",),
+        _SCOPES,
+        "the scopes asked of that IdP",
+        FACADE,
+        used="the façade",
+    )
+    oauth_proxy_signing_key: Path | None = setting(
+        "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
+        None,
+        Kind(v.readable, "a PEM file (EC P-256 private key)"),
+        "the façade's signing key; the same on every replica and worker (required with Redis or workers)",
+        FACADE,
+        used="the façade",
+        shown="(a key per process)",
+    )
+    oauth_proxy_clients: tuple[tuple[str, tuple[str, ...]], ...] = setting(
+        "GATEWAY_OAUTH_PROXY_CLIENTS",
+        (),
+        v.parsed(v.clients, "id=https://redirect ...;id2=..."),
+        "clients the operator registers, with their exact redirect URIs",
+        FACADE,
+        used="the façade",
+    )
+    oauth_token_lifetime_s: float = setting(
+        "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
+        600.0,
+        v.parsed(v.positive(float), "seconds > 0"),
+        "the lifetime of the façade's access tokens",
+        FACADE,
+        used="the façade",
+    )
+    oauth_agents: tuple[Agent, ...] = setting(
+        "GATEWAY_OAUTH_AGENTS_FILE",
+        (),
+        Kind(v.agents, "a JSON file"),
+        "agents (`client_credentials`): a JSON list of `client_id`, `secret_file`, `scopes`, and optionally "
+        "`rate_limit_rps`, `rate_limit_burst`, `service_view`",
+        FACADE,
+        used="the façade",
+    )
+    oauth_id_jag_issuers: tuple[str, ...] = setting(
+        "GATEWAY_OAUTH_ID_JAG_ISSUERS",
+        (),
+        v.parsed(v.https_urls, "comma-separated https:// issuers"),
+        "enterprise IdPs whose ID-JAGs the façade redeems (the `jwt-bearer` grant)",
+        FACADE,
+        used="the façade",
+    )
+    oauth_cimd_private_hosts: tuple[str, ...] = setting(
+        "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
+        (),
+        v.parsed(v.words(","), "host names, commas"),
+        "hosts whose client ID metadata documents may be at a private address",
+        FACADE,
+        used="the façade",
+    )
+    oauth_cimd_timeout_s: float = setting(
+        "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
+        2.0,
+        _SECONDS,
+        "the deadline of a client ID metadata document's fetch; every failure is answered after it",
+        FACADE,
+        used="the façade",
+    )
+    # Per-user identity
+    baw_identity: str = setting(
+        "GATEWAY_BAW_IDENTITY",
+        "service",
+        v.parsed(v.choice(("service", "user")), "service or user"),
+        "`user`: BAW is called with the signed-in user's own credential, and answers as that user",
+        USER,
+    )
+    baw_identity_keys: str = setting(
+        "GATEWAY_BAW_IDENTITY_KEYS",
+        "deny",
+        v.parsed(v.choice(("deny", "service")), "deny or service"),
+        "what a bearer-key caller gets in user mode: `deny` (403) or `service` (the service account)",
+        USER,
+        used="GATEWAY_BAW_IDENTITY=user",
+    )
+    baw_user_claim: str | None = setting(
+        "GATEWAY_BAW_USER_CLAIM",
+        None,
+        v.TEXT,
+        "the sign-in's claim that is the user's BAW name (what Zen is sent; the audit line's `baw_user`)",
+        USER,
+        shown="`preferred_username`, else `username`, else `sub`",
+    )
+    baw_token_exchange_url: URL | None = setting(
+        "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
+        None,
+        v.url(https=True),
+        "RFC 8693 exchange of a user's token for their BAW credential",
+        USER,
+        used="GATEWAY_BAW_IDENTITY=user without IM",
+    )
+    baw_token_exchange_client_id: str | None = setting(
+        "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID", None, v.TEXT, "the gateway's client there", USER, used="the exchange"
+    )
+    baw_token_exchange_client_secret: Secret | None = setting(
+        "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET", None, v.SECRET, "its secret", USER, used="the exchange"
+    )
+    baw_token_exchange_audience: str | None = setting(
+        "GATEWAY_BAW_TOKEN_EXCHANGE_AUDIENCE",
+        None,
+        v.TEXT,
+        "BAW's audience, where the IdP wants one",
+        USER,
+        used="the exchange",
+    )
+    user_credentials_max: int = setting(
+        "GATEWAY_USER_CREDENTIALS_MAX",
+        1000,
+        _COUNT,
+        "active users' credentials kept at most",
+        USER,
+        used="GATEWAY_BAW_IDENTITY=user",
+    )
+    user_idle_s: float = setting(
+        "GATEWAY_USER_IDLE_S",
+        900.0,
+        v.parsed(v.positive(float), "seconds > 0"),
+        "a user's credential unused this long is dropped",
+        USER,
+        used="GATEWAY_BAW_IDENTITY=user",
+    )
+    # Cluster mode
+    redis_url: Secret | None = setting(
+        "GATEWAY_REDIS_URL",
+        None,
+        Kind(v.redis_url, "`redis://host:6379/0`, or `rediss://` (TLS, verified)", secret=True),
+        "cluster mode: rate limits, sessions, cache and sign-ins shared by every replica; a secret (it may hold the "
+        "password), shown masked",
+        CLUSTER,
+        shown="(unset: one process's own state)",
+    )
+    redis_password: Secret | None = setting(
+        "GATEWAY_REDIS_PASSWORD",
+        None,
+        v.SECRET,
+        "the password, when it is not in the URL",
+        CLUSTER,
+        used="cluster mode",
+    )
+    redis_ca_bundle: Path | None = setting(
+        "GATEWAY_REDIS_CA_BUNDLE",
+        None,
+        Kind(v.ca_bundle, "a PEM file of CA certificates"),
+        "the CA for `rediss://`",
+        CLUSTER,
+        used="cluster mode",
+        shown="the system trust store",
+    )
+    redis_prefix: str = setting(
+        "GATEWAY_REDIS_PREFIX",
+        "baw-gateway",
+        v.parsed(v.prefix, "letters, digits, '-', '_', '.' or ':'"),
+        "every key starts with it: two gateways can share one Redis",
+        CLUSTER,
+        used="cluster mode",
+    )
+    redis_timeout_s: float = setting(
+        "GATEWAY_REDIS_TIMEOUT_S",
+        0.25,
+        _SECONDS,
+        "per Redis call; slower counts as Redis down",
+        CLUSTER,
+        used="cluster mode",
+    )
+    plugin: PluginSettings = field(default=PluginSettings())
 
     @property
     def supported_scopes(self) -> tuple[str, ...]:
@@ -182,91 +709,12 @@ class Settings:
 
     def describe(self) -> list[tuple[str, str]]:
         """(variable, effective value) pairs for `check-config`, secrets masked."""
-        rows: list[tuple[str, str]] = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, PluginSettings):
-                for pf in fields(value):
-                    rows.append((f"PLUGIN_{pf.name.upper()}", _show(getattr(value, pf.name))))
-                continue
-            rows.append((_ENV_NAMES.get(f.name, f.name.upper()), _show(value)))
-        return rows
+        rows = [(var.env, _show(getattr(self, f.name))) for f, var in declared(Settings)]
+        return rows + [(var.env, _show(getattr(self.plugin, f.name))) for f, var in declared(PluginSettings)]
 
 
-_ENV_NAMES = {
-    "host": "GATEWAY_HOST",
-    "port": "GATEWAY_PORT",
-    "public_url": "GATEWAY_PUBLIC_URL",
-    "log_level": "GATEWAY_LOG_LEVEL",
-    "log_format": "GATEWAY_LOG_FORMAT",
-    "event_loop": "GATEWAY_EVENT_LOOP",
-    "drain_s": "GATEWAY_DRAIN_S",
-    "shutdown_timeout_s": "GATEWAY_SHUTDOWN_TIMEOUT_S",
-    "request_timeout_s": "GATEWAY_REQUEST_TIMEOUT_S",
-    "body_timeout_s": "GATEWAY_BODY_TIMEOUT_S",
-    "keepalive_timeout_s": "GATEWAY_KEEPALIVE_TIMEOUT_S",
-    "max_connections": "GATEWAY_MAX_CONNECTIONS",
-    "workers": "GATEWAY_WORKERS",
-    "mcp_max_sessions": "GATEWAY_MCP_MAX_SESSIONS",
-    "mcp_sessions_per_caller": "GATEWAY_MCP_SESSIONS_PER_CALLER",
-    "mcp_session_idle_s": "GATEWAY_MCP_SESSION_IDLE_S",
-    "api_keys": "GATEWAY_API_KEYS",
-    "cors_origins": "GATEWAY_CORS_ORIGINS",
-    "trusted_proxies": "GATEWAY_TRUSTED_PROXIES",
-    "trusted_proxy_header": "GATEWAY_TRUSTED_PROXY_HEADER",
-    "rate_limit_rps": "GATEWAY_RATE_LIMIT_RPS",
-    "rate_limit_burst": "GATEWAY_RATE_LIMIT_BURST",
-    "baw_concurrency": "GATEWAY_BAW_CONCURRENCY",
-    "baw_queue_wait_s": "GATEWAY_BAW_QUEUE_WAIT_S",
-    "cache_ttl_s": "GATEWAY_CACHE_TTL_S",
-    "cache_not_found_ttl_s": "GATEWAY_CACHE_NOT_FOUND_TTL_S",
-    "cache_max_entries": "GATEWAY_CACHE_MAX_ENTRIES",
-    "cache_failure_ttl_s": "GATEWAY_CACHE_FAILURE_TTL_S",
-    "baw_concurrency_per_caller": "GATEWAY_BAW_CONCURRENCY_PER_CALLER",
-    "breaker_window_s": "GATEWAY_BREAKER_WINDOW_S",
-    "breaker_min_calls": "GATEWAY_BREAKER_MIN_CALLS",
-    "breaker_failure_rate": "GATEWAY_BREAKER_FAILURE_RATE",
-    "breaker_min_ids": "GATEWAY_BREAKER_MIN_IDS",
-    "breaker_min_callers": "GATEWAY_BREAKER_MIN_CALLERS",
-    "breaker_slow_call_s": "GATEWAY_BREAKER_SLOW_CALL_S",
-    "breaker_cooldown_s": "GATEWAY_BREAKER_COOLDOWN_S",
-    "max_baw_response_bytes": "GATEWAY_MAX_BAW_RESPONSE_BYTES",
-    "docs": "GATEWAY_DOCS",
-    "oauth_issuer": "GATEWAY_OAUTH_ISSUER",
-    "oauth_audiences": "GATEWAY_OAUTH_AUDIENCE",
-    "oauth_scopes": "GATEWAY_OAUTH_SCOPES",
-    "oauth_ca_bundle": "GATEWAY_OAUTH_CA_BUNDLE",
-    "oauth_introspection_url": "GATEWAY_OAUTH_INTROSPECTION_URL",
-    "oauth_introspection_client_id": "GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID",
-    "oauth_introspection_client_secret": "GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET",
-    "oauth_proxy_upstream_issuer": "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER",
-    "oauth_proxy_client_id": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",
-    "oauth_proxy_client_secret": "GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET",
-    "oauth_proxy_scopes": "GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES",
-    "oauth_proxy_signing_key": "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE",
-    "oauth_proxy_clients": "GATEWAY_OAUTH_PROXY_CLIENTS",
-    "oauth_token_lifetime_s": "GATEWAY_OAUTH_TOKEN_LIFETIME_S",
-    "oauth_agents": "GATEWAY_OAUTH_AGENTS_FILE",
-    "oauth_id_jag_issuers": "GATEWAY_OAUTH_ID_JAG_ISSUERS",
-    "oauth_tool_scopes": "GATEWAY_OAUTH_TOOL_SCOPES",
-    "oauth_cimd_private_hosts": "GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS",
-    "oauth_cimd_timeout_s": "GATEWAY_OAUTH_CIMD_TIMEOUT_S",
-    "baw_identity": "GATEWAY_BAW_IDENTITY",
-    "baw_user_claim": "GATEWAY_BAW_USER_CLAIM",
-    "baw_portal_url": "BAW_PORTAL_URL",
-    "baw_identity_keys": "GATEWAY_BAW_IDENTITY_KEYS",
-    "baw_token_exchange_url": "GATEWAY_BAW_TOKEN_EXCHANGE_URL",
-    "baw_token_exchange_client_id": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID",
-    "baw_token_exchange_client_secret": "GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET",
-    "baw_token_exchange_audience": "GATEWAY_BAW_TOKEN_EXCHANGE_AUDIENCE",
-    "user_credentials_max": "GATEWAY_USER_CREDENTIALS_MAX",
-    "user_idle_s": "GATEWAY_USER_IDLE_S",
-    "redis_url": "GATEWAY_REDIS_URL",
-    "redis_password": "GATEWAY_REDIS_PASSWORD",
-    "redis_ca_bundle": "GATEWAY_REDIS_CA_BUNDLE",
-    "redis_prefix": "GATEWAY_REDIS_PREFIX",
-    "redis_timeout_s": "GATEWAY_REDIS_TIMEOUT_S",
-}
+# What a secret given inline is moved out of the environment for (__main__, workers).
+SECRET_NAMES = tuple(var.env for var in declarations() if var.secret)
 
 
 def _show(value: object) -> str:
@@ -279,479 +727,29 @@ def _show(value: object) -> str:
     return str(value)
 
 
-# Our prefixes' variables read outside this module: the workers' own (set by the supervisor), and one that is gone
-# but reported by name below.
-_READ_ELSEWHERE = ("GATEWAY_WORKER", "GATEWAY_SUPERVISOR_PID", "GATEWAY_BREAKER_FAILURES")
-_OUR_PREFIXES = ("GATEWAY_", "BAW_", "PLUGIN_")
-
-
-def _unknown_variables(r: _Reader) -> None:
-    """A misspelt variable was ignored (`GATEWAY_API_KEY=…` left the gateway open): each one set in our prefixes
-    that nothing reads is a problem, with the likeliest meant name."""
-    for name in sorted(key for key in r.env if key.startswith(_OUR_PREFIXES) and key not in r.known):
-        close = difflib.get_close_matches(name, sorted(r.known), n=1, cutoff=0.75)
-        hint = f": did you mean {close[0]}?" if close else ""
-        r.problems.append(f"{name} is not a setting of the gateway{hint}")
-
-
-class _Reader:
-    """Reads variables and collects problems instead of stopping at the first."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-        self.known: set[str] = set(_READ_ELSEWHERE)  # every variable asked for: the ones the gateway knows
-
-    def text(self, name: str, default: str | None = None) -> str | None:
-        self.known.add(name)
-        value = self.env.get(name, "").strip()
-        return value if value else default
-
-    def parsed(self, name: str, default: T, parse: Callable[[str], T], expect: str, invalid: T | None = None) -> T:
-        """`invalid` is what an unparseable value stands for (default: `default`), so that later checks
-        do not report problems that only follow from this one."""
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError:
-            # The raw value is shown: none of the parsed variables is a secret.
-            self.problems.append(f"{name}={raw!r} is not valid: expected {expect}")
-            return default if invalid is None else invalid
-
-    def url(self, name: str, default: URL | None = None, *, https: bool) -> URL | None:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        url = URL(raw.rstrip("/"))
-        schemes = ("https",) if https else ("http", "https")
-        if url.scheme not in schemes or not url.host or url.query_string or url.fragment:
-            need = "an https:// URL" if https else "an http(s):// URL"
-            self.problems.append(f"{name}={raw!r} is not valid: expected {need} without query or fragment")
-            return default
-        return url
-
-    def secret(self, name: str) -> Secret | None:
-        self.known.add(f"{name}_FILE")
-        inline = self.text(name)
-        file_name = f"{name}_FILE"
-        path = self.text(file_name)
-        if inline and path:
-            self.problems.append(f"set {name} or {file_name}, not both")
-            return None
-        if path:
-            try:
-                Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.problems.append(f"{file_name}={path!r} cannot be read: {exc.strerror or 'not UTF-8 text'}")
-                return None
-            return Secret(name, path=Path(path))
-        return Secret(name, value=inline) if inline else None
-
-    def require(self, mode: str, **values: object) -> None:
-        for name, value in values.items():
-            if value in (None, ""):
-                self.problems.append(f"BAW_AUTH={mode} needs {name}")
-
-
-def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(raw: str) -> T:
-        value = kind(raw)
-        if value <= 0:  # type: ignore[operator]
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def _between(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def _non_negative(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError(raw)
-    return value
-
-
-def _networks(raw: str) -> tuple[IPNetwork, ...]:
-    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",") if cidr.strip())
-
-
-def _words(separators: str) -> Callable[[str], tuple[str, ...]]:
-    def parse(raw: str) -> tuple[str, ...]:
-        for separator in separators[1:]:
-            raw = raw.replace(separator, separators[0])
-        words = tuple(word.strip() for word in raw.split(separators[0]) if word.strip())
-        if not words:
-            raise ValueError(raw)
-        return words
-
-    return parse
-
-
-def _oauth_issuer(r: _Reader, public_url: URL) -> str | None:
-    """The issuer whose tokens are accepted: GATEWAY_OAUTH_ISSUER, or the gateway itself when it runs the façade."""
-    facade = r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER") is not None
-    issuer = r.text("GATEWAY_OAUTH_ISSUER") if r.url("GATEWAY_OAUTH_ISSUER", https=True) else None
-    if facade:
-        if issuer is not None and issuer != str(public_url):
-            r.problems.append(
-                "with GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER the gateway is the issuer: unset GATEWAY_OAUTH_ISSUER"
-            )
-        for name in ("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID",):
-            if r.text(name) is None:
-                r.problems.append(f"GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER needs {name}")
-        return str(public_url)
-    return issuer
-
-
-def _exact_https(r: _Reader, name: str) -> str | None:
-    """An https URL kept exactly as written (an issuer identifier: a trailing slash matters)."""
-    return r.text(name) if r.url(name, https=True) else None
-
-
-def _readable(r: _Reader, name: str) -> Path | None:
-    raw = r.text(name)
-    if raw is None:
-        return None
-    try:
-        Path(raw).read_bytes()
-    except OSError as exc:
-        r.problems.append(f"{name}={raw!r} cannot be read: {exc.strerror}")
-        return None
-    return Path(raw)
-
-
-def _clients(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """`id=https://a/cb https://b/cb;id2=...`: clients registered by the operator, with their exact redirect URIs."""
-    clients = []
-    for entry in (part.strip() for part in raw.split(";") if part.strip()):
-        client_id, _, uris = entry.partition("=")
-        redirects = tuple(uris.split())
-        if not client_id.strip() or not redirects or not all(URL(uri).scheme in ("https", "http") for uri in redirects):
-            raise ValueError(raw)
-        clients.append((client_id.strip(), redirects))
-    return tuple(clients)
-
-
-def _instance_url(raw: str) -> str:
-    url = URL(raw.replace("{id}", "0"))
-    if "{id}" not in raw or url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(raw)
-    return raw
-
-
-def _https_urls(raw: str) -> tuple[str, ...]:
-    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
-    if not urls or not all(URL(url).scheme == "https" and URL(url).host for url in urls):
-        raise ValueError(raw)
-    return urls
-
-
-def _tool_scopes(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """`baw.search=search_processes process_status_overview;baw.tasks=get_task`: scopes and the tools needing them."""
-    pairs = []
-    for entry in (part.strip() for part in raw.split(";") if part.strip()):
-        scope, _, tools = entry.partition("=")
-        names = tuple(tools.replace(",", " ").split())
-        if not scope.strip() or " " in scope.strip() or not names:
-            raise ValueError(raw)
-        pairs.append((scope.strip(), names))
-    return tuple(pairs)
-
-
-def _agents(r: _Reader) -> tuple[Agent, ...]:
-    """GATEWAY_OAUTH_AGENTS_FILE: a JSON list of {client_id, secret_file, scopes, rate_limit_rps?, rate_limit_burst?,
-    service_view?}. Every problem is named; a secret file must be readable."""
-    path = r.text("GATEWAY_OAUTH_AGENTS_FILE")
-    if path is None:
-        return ()
-    try:
-        entries = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        r.problems.append(f"GATEWAY_OAUTH_AGENTS_FILE={path!r} cannot be read as JSON: {type(exc).__name__}")
-        return ()
-    agents, where = [], f"GATEWAY_OAUTH_AGENTS_FILE ({path})"
-    for index, entry in enumerate(entries if isinstance(entries, list) else [None]):
-        try:
-            agent = _agent(entry)
-            Path(agent.secret.path or "").read_text(encoding="utf-8")
-        except (KeyError, TypeError, ValueError, OSError):
-            r.problems.append(
-                f"{where}: entry {index + 1} must be an object with client_id, a readable secret_file, scopes (a "
-                "list), and optionally rate_limit_rps > 0, rate_limit_burst > 0, service_view true or false"
-            )
-            continue
-        agents.append(agent)
-    if len({agent.client_id for agent in agents}) < len(agents):
-        r.problems.append(f"{where}: a client_id appears twice")
-    return tuple(agents)
-
-
-def _agent(entry: Any) -> Agent:
-    client_id, secret_file, scopes = entry["client_id"], entry["secret_file"], entry["scopes"]
-    rps, burst, service_view = (
-        entry.get("rate_limit_rps"),
-        entry.get("rate_limit_burst"),
-        entry.get("service_view", False),
-    )
-    if not isinstance(client_id, str) or not client_id.strip() or not client_id.isprintable() or ":" in client_id:
-        raise ValueError(client_id)
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(scope, str) and scope for scope in scopes):
-        raise ValueError(scopes)
-    if (rps is not None and not (isinstance(rps, (int, float)) and rps > 0)) or (
-        burst is not None and not (isinstance(burst, int) and burst > 0)
-    ):
-        raise ValueError(rps)
-    if not isinstance(secret_file, str) or not isinstance(service_view, bool):
-        raise ValueError(secret_file)
-    secret = Secret(f"the secret of agent {client_id}", path=Path(secret_file))
-    return Agent(client_id, secret, tuple(scopes), float(rps) if rps else None, burst, service_view)
-
-
-def _redis_url(r: _Reader) -> Secret | None:
-    """redis:// or rediss:// (TLS, verified), inline or as GATEWAY_REDIS_URL_FILE; a password may be in the URL,
-    so the URL is a secret (moved out of the environment at start like the others)."""
-    secret = r.secret("GATEWAY_REDIS_URL")
-    if secret is None:
-        return None
-    try:
-        url = URL(secret.read())
-    except (OSError, ValueError):
-        url = URL()
-    if url.scheme not in ("redis", "rediss") or not url.host:
-        r.problems.append("GATEWAY_REDIS_URL is not valid: expected redis://host:6379/0 or rediss://host:6380/0")
-        return None
-    return secret
-
-
-def _ca_bundle(r: _Reader, name: str) -> Path | None:
-    raw = r.text(name)
-    if raw is None:
-        return None
-    try:
-        client_ssl_context(Path(raw))
-    except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it holds no PEM CA certificate"
-        r.problems.append(f"{name}={raw!r} cannot be used: {reason}")
-        return None
-    return Path(raw)
-
-
-def _prefix(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", raw):
-        raise ValueError(raw)
-    return raw
-
-
-def _switch(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in ("on", "off", "true", "false", "1", "0"):
-        raise ValueError(raw)
-    return value in ("on", "true", "1")
-
-
-def _fraction(raw: str) -> float:
-    value = float(raw)
-    if not 0 < value <= 1:
-        raise ValueError(raw)
-    return value
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
-    for origin in origins:
-        url = URL(origin)
-        if origin == "*" or url.scheme not in ("http", "https") or not url.host or url.path not in ("", "/"):
-            raise ValueError(raw)  # no wildcard: the gateway answers with credentials (bearer keys)
-    return origins
-
-
-def _port(raw: str) -> int:
-    port = int(raw)
-    if not 0 < port < 65536:
-        raise ValueError(raw)
-    return port
-
-
-def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.upper() if upper else raw.lower()
-        if value not in options:
-            raise ValueError(raw)
-        return value
-
-    return parse
+def _read(cls: type, r: v.Reader) -> dict[str, Any]:
+    """Every declared setting of `cls`, in order: a derived default sees the settings read before it."""
+    values: dict[str, Any] = {}
+    for f, var in declared(cls):
+        default = var.derived(values) if var.derived else (None if f.default is MISSING else f.default)
+        values[f.name] = var.kind.read(r, var.env, default, values)
+    return values
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, or raise ConfigError naming every problem."""
-    r = _Reader(os.environ if env is None else env)
-
-    base_url = r.url("BAW_BASE_URL", https=True)
-    if r.text("BAW_BASE_URL") is None:
-        r.problems.append("BAW_BASE_URL is required (e.g. https://baw.example.com:9443 or https://cpd-ns.apps.x/bas)")
-    auth = r.parsed("BAW_AUTH", "oauth2", _choice(AUTH_MODES), " or ".join(AUTH_MODES), invalid="")
-    default_token_url = base_url / "oauth2" / "token" if base_url is not None else None
-    token_url = r.url("BAW_TOKEN_URL", default_token_url, https=True)
-    client_id = r.text("BAW_CLIENT_ID")
-    client_secret = r.secret("BAW_CLIENT_SECRET")
-    iam_url = r.url("BAW_IAM_URL", https=True)
-    zen_url = r.url("BAW_ZEN_URL", https=True)
-    username = r.text("BAW_USERNAME")
-    password = r.secret("BAW_PASSWORD")
-    api_key = r.secret("BAW_API_KEY")
-
-    if auth == "oauth2":
-        r.require(auth, BAW_CLIENT_ID=client_id, BAW_CLIENT_SECRET=client_secret)
-    elif auth == "zen":
-        r.require(auth, BAW_IAM_URL=iam_url, BAW_ZEN_URL=zen_url, BAW_USERNAME=username, BAW_PASSWORD=password)
-    elif auth == "zen_api_key":
-        r.require(auth, BAW_USERNAME=username, BAW_API_KEY=api_key)
-    elif auth == "basic":
-        r.require(auth, BAW_USERNAME=username, BAW_PASSWORD=password)
-
-    ca_bundle = _ca_bundle(r, "BAW_CA_BUNDLE")
-
-    port = r.parsed("GATEWAY_PORT", 8080, _port, "a TCP port (1-65535)")
-    public_url = r.url("GATEWAY_PUBLIC_URL", URL(f"http://localhost:{port}"), https=False)
-
-    plugin = PluginSettings(
-        name_for_human=r.text("PLUGIN_NAME_FOR_HUMAN", PluginSettings.name_for_human),
-        name_for_model=r.text("PLUGIN_NAME_FOR_MODEL", PluginSettings.name_for_model),
-        description_for_human=r.text("PLUGIN_DESCRIPTION_FOR_HUMAN", PluginSettings.description_for_human),
-        contact_email=r.text("PLUGIN_CONTACT_EMAIL", PluginSettings.contact_email),
-        legal_url=r.text("PLUGIN_LEGAL_URL"),
-        verification_token=r.secret("PLUGIN_VERIFICATION_TOKEN"),
-    )
+    r = v.Reader(os.environ if env is None else env)
+    values = _read(Settings, r)
+    if values["baw_base_url"] is None:
+        if r.text("BAW_BASE_URL") is None:
+            r.problems.append(
+                "BAW_BASE_URL is required (e.g. https://baw.example.com:9443 or https://cpd-ns.apps.x/bas)"
+            )
+        values["baw_base_url"] = URL("https://invalid")
+    plugin = PluginSettings(**_read(PluginSettings, r))
     _check_plugin(plugin, r.problems)
-
-    settings = Settings(
-        baw_base_url=base_url or URL("https://invalid"),
-        baw_auth=auth,
-        baw_token_url=token_url,
-        baw_client_id=client_id,
-        baw_client_secret=client_secret,
-        baw_scope=r.text("BAW_SCOPE"),
-        baw_iam_url=iam_url,
-        baw_zen_url=zen_url,
-        baw_username=username,
-        baw_password=password,
-        baw_api_key=api_key,
-        baw_ca_bundle=ca_bundle,
-        baw_timeout_s=r.parsed("BAW_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
-        baw_max_connections=r.parsed("BAW_MAX_CONNECTIONS", 64, _positive(int), "a whole number > 0"),
-        host=r.text("GATEWAY_HOST", "0.0.0.0"),
-        port=port,
-        public_url=public_url,
-        log_level=r.parsed("GATEWAY_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS, upper=True), "|".join(_LOG_LEVELS)),
-        log_format=r.parsed("GATEWAY_LOG_FORMAT", "json", _choice(LOG_FORMATS), " or ".join(LOG_FORMATS)),
-        event_loop=r.parsed("GATEWAY_EVENT_LOOP", "auto", _choice(EVENT_LOOPS), " or ".join(EVENT_LOOPS)),
-        drain_s=r.parsed("GATEWAY_DRAIN_S", 5.0, _non_negative, "a number of seconds >= 0"),
-        shutdown_timeout_s=r.parsed("GATEWAY_SHUTDOWN_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),
-        request_timeout_s=r.parsed("GATEWAY_REQUEST_TIMEOUT_S", 30.0, _positive(float), "a number of seconds > 0"),
-        body_timeout_s=r.parsed("GATEWAY_BODY_TIMEOUT_S", 10.0, _positive(float), "a number of seconds > 0"),
-        keepalive_timeout_s=r.parsed("GATEWAY_KEEPALIVE_TIMEOUT_S", 15.0, _positive(float), "seconds > 0"),
-        max_connections=r.parsed("GATEWAY_MAX_CONNECTIONS", 1000, _positive(int), "a whole number > 0"),
-        workers=r.parsed("GATEWAY_WORKERS", 1, _between(1, MAX_WORKERS), f"a whole number from 1 to {MAX_WORKERS}"),
-        mcp_max_sessions=r.parsed("GATEWAY_MCP_MAX_SESSIONS", 1000, _positive(int), "a whole number > 0"),
-        mcp_sessions_per_caller=r.parsed("GATEWAY_MCP_SESSIONS_PER_CALLER", 50, _positive(int), "a whole number > 0"),
-        mcp_session_idle_s=r.parsed("GATEWAY_MCP_SESSION_IDLE_S", 600, _positive(int), "whole seconds > 0"),
-        api_keys=r.secret("GATEWAY_API_KEYS"),
-        cors_origins=r.parsed(
-            "GATEWAY_CORS_ORIGINS", DEFAULT_CORS_ORIGINS, _origins, "comma-separated http(s) origins"
-        ),
-        trusted_proxies=r.parsed("GATEWAY_TRUSTED_PROXIES", (), _networks, "comma-separated CIDRs, e.g. 10.0.0.0/8"),
-        trusted_proxy_header=r.parsed(
-            "GATEWAY_TRUSTED_PROXY_HEADER",
-            "x-forwarded-for",
-            _choice(("x-forwarded-for", "forwarded")),
-            "x-forwarded-for or forwarded",
-        ),
-        # Sized for an LLM host behind one key: a conversation's burst of tool calls never meets the limit.
-        rate_limit_rps=r.parsed("GATEWAY_RATE_LIMIT_RPS", 10.0, _positive(float), "requests per second > 0"),
-        rate_limit_burst=r.parsed("GATEWAY_RATE_LIMIT_BURST", 100, _positive(int), "a whole number > 0"),
-        baw_concurrency=r.parsed("GATEWAY_BAW_CONCURRENCY", 32, _positive(int), "a whole number > 0"),
-        baw_queue_wait_s=r.parsed("GATEWAY_BAW_QUEUE_WAIT_S", 2.0, _non_negative, "a number of seconds >= 0"),
-        cache_ttl_s=r.parsed("GATEWAY_CACHE_TTL_S", 5.0, _non_negative, "a number of seconds >= 0 (0: no cache)"),
-        cache_not_found_ttl_s=r.parsed("GATEWAY_CACHE_NOT_FOUND_TTL_S", 1.0, _non_negative, "seconds >= 0"),
-        cache_max_entries=r.parsed("GATEWAY_CACHE_MAX_ENTRIES", 10_000, _positive(int), "a whole number > 0"),
-        cache_failure_ttl_s=r.parsed("GATEWAY_CACHE_FAILURE_TTL_S", 5.0, _non_negative, "seconds >= 0 (0: off)"),
-        baw_concurrency_per_caller=r.parsed(
-            "GATEWAY_BAW_CONCURRENCY_PER_CALLER", 8, _positive(int), "a whole number > 0"
-        ),
-        breaker_window_s=r.parsed("GATEWAY_BREAKER_WINDOW_S", 30.0, _positive(float), "seconds > 0"),
-        breaker_min_calls=r.parsed("GATEWAY_BREAKER_MIN_CALLS", 20, _positive(int), "a whole number > 0"),
-        breaker_failure_rate=r.parsed("GATEWAY_BREAKER_FAILURE_RATE", 0.5, _fraction, "a fraction in (0, 1]"),
-        breaker_min_ids=r.parsed("GATEWAY_BREAKER_MIN_IDS", 3, _positive(int), "a whole number > 0"),
-        breaker_min_callers=r.parsed("GATEWAY_BREAKER_MIN_CALLERS", 2, _positive(int), "a whole number > 0"),
-        breaker_slow_call_s=r.parsed("GATEWAY_BREAKER_SLOW_CALL_S", 5.0, _positive(float), "seconds > 0"),
-        breaker_cooldown_s=r.parsed("GATEWAY_BREAKER_COOLDOWN_S", 15.0, _positive(float), "seconds > 0"),
-        max_baw_response_bytes=r.parsed(
-            "GATEWAY_MAX_BAW_RESPONSE_BYTES", 2 * 1024 * 1024, _positive(int), "a number of bytes > 0"
-        ),
-        docs=r.parsed("GATEWAY_DOCS", True, _switch, "on or off"),
-        oauth_issuer=_oauth_issuer(r, public_url),
-        oauth_audiences=r.parsed(
-            "GATEWAY_OAUTH_AUDIENCE",
-            (f"{public_url}/mcp", str(public_url)),
-            _words(","),
-            "comma-separated audiences",
-        ),
-        oauth_scopes=r.parsed("GATEWAY_OAUTH_SCOPES", ("baw.read",), _words(" ,"), "scope names"),
-        oauth_ca_bundle=_ca_bundle(r, "GATEWAY_OAUTH_CA_BUNDLE"),
-        oauth_introspection_url=_exact_https(r, "GATEWAY_OAUTH_INTROSPECTION_URL"),
-        oauth_introspection_client_id=r.text("GATEWAY_OAUTH_INTROSPECTION_CLIENT_ID"),
-        oauth_introspection_client_secret=r.secret("GATEWAY_OAUTH_INTROSPECTION_CLIENT_SECRET"),
-        oauth_proxy_upstream_issuer=_exact_https(r, "GATEWAY_OAUTH_PROXY_UPSTREAM_ISSUER"),
-        oauth_proxy_client_id=r.text("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_ID"),
-        oauth_proxy_client_secret=r.secret("GATEWAY_OAUTH_PROXY_UPSTREAM_CLIENT_SECRET"),
-        oauth_proxy_scopes=r.parsed("GATEWAY_OAUTH_PROXY_UPSTREAM_SCOPES", ("openid",), _words(" ,"), "scope names"),
-        oauth_proxy_signing_key=_readable(r, "GATEWAY_OAUTH_PROXY_SIGNING_KEY_FILE"),
-        oauth_proxy_clients=r.parsed("GATEWAY_OAUTH_PROXY_CLIENTS", (), _clients, "id=https://redirect ...;id2=..."),
-        oauth_token_lifetime_s=r.parsed("GATEWAY_OAUTH_TOKEN_LIFETIME_S", 600.0, _positive(float), "seconds > 0"),
-        oauth_agents=_agents(r),
-        oauth_id_jag_issuers=r.parsed(
-            "GATEWAY_OAUTH_ID_JAG_ISSUERS", (), _https_urls, "comma-separated https:// issuers"
-        ),
-        oauth_tool_scopes=r.parsed(
-            "GATEWAY_OAUTH_TOOL_SCOPES",
-            (),
-            _tool_scopes,
-            "scope=tool tool;scope2=tool (e.g. baw.search=search_processes)",
-        ),
-        oauth_cimd_private_hosts=r.parsed("GATEWAY_OAUTH_CIMD_PRIVATE_HOSTS", (), _words(","), "host names, commas"),
-        oauth_cimd_timeout_s=r.parsed("GATEWAY_OAUTH_CIMD_TIMEOUT_S", 2.0, _positive(float), "a number of seconds > 0"),
-        baw_identity=r.parsed("GATEWAY_BAW_IDENTITY", "service", _choice(("service", "user")), "service or user"),
-        baw_user_claim=r.text("GATEWAY_BAW_USER_CLAIM"),
-        baw_portal_url=r.parsed(
-            "BAW_PORTAL_URL", None, _instance_url, "an http(s):// URL with {id} where the instance id goes"
-        ),
-        baw_identity_keys=r.parsed(
-            "GATEWAY_BAW_IDENTITY_KEYS", "deny", _choice(("deny", "service")), "deny or service"
-        ),
-        baw_token_exchange_url=r.url("GATEWAY_BAW_TOKEN_EXCHANGE_URL", https=True),
-        baw_token_exchange_client_id=r.text("GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_ID"),
-        baw_token_exchange_client_secret=r.secret("GATEWAY_BAW_TOKEN_EXCHANGE_CLIENT_SECRET"),
-        baw_token_exchange_audience=r.text("GATEWAY_BAW_TOKEN_EXCHANGE_AUDIENCE"),
-        user_credentials_max=r.parsed("GATEWAY_USER_CREDENTIALS_MAX", 1000, _positive(int), "a whole number > 0"),
-        user_idle_s=r.parsed("GATEWAY_USER_IDLE_S", 900.0, _positive(float), "seconds > 0"),
-        redis_url=_redis_url(r),
-        redis_password=r.secret("GATEWAY_REDIS_PASSWORD"),
-        redis_ca_bundle=_ca_bundle(r, "GATEWAY_REDIS_CA_BUNDLE"),
-        redis_prefix=r.parsed("GATEWAY_REDIS_PREFIX", "baw-gateway", _prefix, "letters, digits, '-', '_', '.' or ':'"),
-        redis_timeout_s=r.parsed("GATEWAY_REDIS_TIMEOUT_S", 0.25, _positive(float), "a number of seconds > 0"),
-        plugin=plugin,
-    )
+    settings = Settings(**values, plugin=plugin)
+    _check_auth(settings, r)
     if settings.baw_concurrency > settings.baw_max_connections:
         # More calls in flight than connections would make calls wait for the pool inside their BAW timeout and
         # surface as timeouts that are not BAW's.
@@ -796,18 +794,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"agent {agent.client_id}: scopes {unknown} are neither in GATEWAY_OAUTH_SCOPES nor "
                 "GATEWAY_OAUTH_TOOL_SCOPES"
             )
-    if r.env.get("GATEWAY_BREAKER_FAILURES"):
-        r.problems.append(
-            "GATEWAY_BREAKER_FAILURES is gone: the breaker opens on a failure rate over distinct ids "
-            "(GATEWAY_BREAKER_FAILURE_RATE, GATEWAY_BREAKER_MIN_CALLS, GATEWAY_BREAKER_MIN_IDS)"
-        )
+    for name, instead in GONE.items():
+        if r.env.get(name):
+            r.problems.append(f"{name} is gone: {instead}")
     _unknown_variables(r)
     if r.problems:
         raise ConfigError(r.problems)
     return settings
 
 
-_LOG_LEVELS = tuple(logging.getLevelName(level) for level in (10, 20, 30, 40, 50))
+def _check_auth(settings: Settings, r: v.Reader) -> None:
+    """What each BAW_AUTH needs."""
+    needs = {
+        "oauth2": ("BAW_CLIENT_ID", "BAW_CLIENT_SECRET"),
+        "zen": ("BAW_IAM_URL", "BAW_ZEN_URL", "BAW_USERNAME", "BAW_PASSWORD"),
+        "zen_api_key": ("BAW_USERNAME", "BAW_API_KEY"),
+        "basic": ("BAW_USERNAME", "BAW_PASSWORD"),
+    }
+    for name in needs.get(settings.baw_auth, ()):
+        if getattr(settings, name.lower()) in (None, ""):
+            r.problems.append(f"BAW_AUTH={settings.baw_auth} needs {name}")
+
+
+def _unknown_variables(r: v.Reader) -> None:
+    """A misspelt variable was ignored (a misspelt key variable left the gateway open): each one set in our prefixes
+    that nothing reads is a problem, with the likeliest meant name."""
+    known = known_variables()
+    for name in sorted(key for key in r.env if key.startswith(_OUR_PREFIXES) and key not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f": did you mean {close[0]}?" if close else ""
+        r.problems.append(f"{name} is not a setting of the gateway{hint}")
 
 
 def _check_workers(settings: Settings, problems: list[str]) -> None:

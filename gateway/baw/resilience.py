@@ -22,6 +22,7 @@ from typing import Callable, Hashable
 
 from cachetools import TTLCache
 
+from gateway.config import Settings
 from gateway.deadlines import Deadlines
 from gateway.errors import BawError, BawTimeout, BawUnavailable, GatewayError, NoCredential, Overloaded, RateLimited
 
@@ -51,14 +52,16 @@ def belongs_to_subject(error: GatewayError) -> bool:
 
 @dataclass(frozen=True)
 class BreakerPolicy:
-    window_s: float = 30.0
-    min_calls: int = 20
-    failure_rate: float = 0.5
-    slow_call_s: float = 5.0
+    """The breaker's thresholds; the defaults are the settings' (declared once, in config.py)."""
+
+    window_s: float = Settings.breaker_window_s
+    min_calls: int = Settings.breaker_min_calls
+    failure_rate: float = Settings.breaker_failure_rate
+    slow_call_s: float = Settings.breaker_slow_call_s
     slow_rate: float = 0.8
-    min_subjects: int = 3
-    min_callers: int = 2
-    cooldown_s: float = 15.0
+    min_subjects: int = Settings.breaker_min_ids
+    min_callers: int = Settings.breaker_min_callers
+    cooldown_s: float = Settings.breaker_cooldown_s
 
 
 # (at, subject, caller, failed, slow): a plain tuple of plain values, which the garbage collector stops tracking (a
