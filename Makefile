@@ -40,9 +40,11 @@ run: $(RUN_STAMP) ## start the gateway against the embedded BAW simulator, print
 	$(BIN)/baw-gateway demo
 
 test: $(STAMP) $(TS_STAMP) ## the whole suite, warnings as errors (includes the Dockerfile lint and the manifest checks)
+	$(BIN)/python tests/debian.py install
 	$(BIN)/pytest
 
 bench-smoke: $(STAMP) ## the whole bench harness for a second per scenario (installs wrk and nginx with apt-get; CI runs it)
+	$(BIN)/python tests/debian.py install-bench
 	$(BIN)/pytest -m bench tests/perf
 
 spec: $(RUN_STAMP) ## regenerate specs/openapi.json from the code (the caller's GATEWAY_*/PLUGIN_* do not count)
@@ -54,7 +56,7 @@ docs: $(RUN_STAMP) ## regenerate docs/configuration.md from the settings' declar
 views: ## rebuild gateway/web/views/views.html (the MCP Apps views) with the MCP Apps SDK (needs npm; committed, so run and test do not)
 	cd gateway/web/views && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
-views-png: $(STAMP) ## redraw the README's pictures of the views (headless Chromium, from the browser test)
+views-png: $(STAMP) ## redraw the pictures of the views (README, docs/hosts.md) (headless Chromium, from the browser test)
 	VIEWS_SCREENSHOTS=docs/views $(BIN)/pytest -q tests/integration/test_views_in_a_browser.py
 
 rules-test: ## the alerting rules' unit tests (promtool, from Debian's prometheus package)

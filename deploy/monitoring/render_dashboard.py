@@ -1,4 +1,4 @@
-"""`make dashboard-png`: the Grafana dashboard drawn from a real run, for the README.
+"""`make dashboard-png`: the Grafana dashboard drawn from a real run, for docs/operations.md.
 
 Starts the BAW simulator, one gateway and a real Prometheus scraping it every 2 s; drives a few minutes of load
 (hot and cold ids, unknown ids, MCP tool calls, a burst of BAW 503s, a slow BAW, a caller over its rate limit);

@@ -47,7 +47,7 @@ def rendered(request, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return path, {doc["kind"]: doc for doc in yaml.safe_load_all(output) if doc["metadata"]["name"] == "baw-gateway"}
 
 
-# The oldest Kubernetes the manifests are for (README): preStop `sleep` is on by default from 1.30.
+# The oldest Kubernetes the manifests are for (docs/operations.md): preStop `sleep` is on by default from 1.30.
 MINIMUM_KUBERNETES = "1.30.0"
 
 

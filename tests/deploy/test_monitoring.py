@@ -46,8 +46,8 @@ def test_the_alerting_rules_pass_their_unit_tests() -> None:
     assert alerts == tested_alerts  # every alert has a test
 
 
-def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_alert_has_a_runbook_section_in_the_operations_guide() -> None:
+    readme = (ROOT / "docs" / "operations.md").read_text()
     for group in yaml.safe_load(RULE.read_text())["spec"]["groups"]:
         for rule in group["rules"]:
             anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
@@ -108,10 +108,10 @@ def test_the_monitoring_component_renders_and_validates(tmp_path: Path) -> None:
     assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "baw-gateway"
 
 
-def test_the_readme_shows_the_dashboard_drawn_from_a_real_run() -> None:
+def test_the_operations_guide_shows_the_dashboard_drawn_from_a_real_run() -> None:
     picture = DASHBOARD.with_suffix(".png")
     header = picture.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
     assert width >= 1000 and height >= 800
-    assert "](deploy/monitoring/dashboard.png)" in (ROOT / "README.md").read_text()
+    assert "](../deploy/monitoring/dashboard.png)" in (ROOT / "docs" / "operations.md").read_text()

@@ -63,7 +63,7 @@ async def browser():
 
 
 async def test_each_view_shows_its_answer_in_both_themes(gateway, aiohttp_server, browser, tmp_path) -> None:
-    # `make views-png` keeps the pictures for the README; otherwise they go to the test's own folder.
+    # `make views-png` keeps the pictures for the README and docs/hosts.md; otherwise they go to the test's own folder.
     pictures = Path(os.environ.get("VIEWS_SCREENSHOTS") or tmp_path)
     pictures.mkdir(parents=True, exist_ok=True)
 

@@ -1,6 +1,6 @@
 """`make bench`: the gateway measured against references, side by side, in one run on this machine.
 
-Only ratios within one run mean anything on shared, noisy machines. Targets (the README's "Performance" chapter):
+Only ratios within one run mean anything on shared, noisy machines. Targets (docs/performance.md):
 uncached throughput >= 0.7 x the minimal proxy and p99 <= 1.5 x its p99; hot-id throughput >= 0.6 x the bare
 handler; MCP tools/call >= 3 x the official-SDK peer and >= 0.8 x the REST face; traces on (10 %) >= 0.9 x off;
 a burst of 1000 lookups of one cold id costs BAW one call; token calls follow time, not load; RSS after 200,000

@@ -1,4 +1,4 @@
-"""The README's table of tools is the catalogue's (issue 30: it missed list_process_apps and said "seven")."""
+"""The hosts guide's table of tools is the catalogue's (issue 30: it missed list_process_apps and said "seven")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gateway.web.tools import TOOLS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "hosts.md"
 
 
 def test_the_readme_lists_every_tool_with_its_rest_path_and_nothing_else() -> None:
