@@ -12,56 +12,39 @@ import aiohttp
 from aiohttp import web
 
 from gateway.baw.client import BAW_HEADERS, BawClient
-from gateway.baw.credentials import credential_provider
+from gateway.baw.credentials import CREDENTIALS, credential_provider
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
-from gateway.baw.users import TokenExchange, UserCredentials, UserTokenSource, ZenUserExchange
-from gateway.config import Settings
-from gateway.deadlines import Deadlines
+from gateway.baw.users import USER_CREDENTIALS, TokenExchange, UserCredentials, UserTokenSource, ZenUserExchange
+from gateway.config import SETTINGS, Settings
+from gateway.deadlines import REQUEST_DEADLINES, Deadlines
 from gateway.errors import GatewayError
-from gateway.keys import (
-    AGENT_LIMITS,
-    API_KEYS,
-    AUTH_FAILURES,
-    BACKGROUND_TASKS,
-    BAW_SESSION,
-    BAW_TRUST,
-    CLOCK,
-    CREDENTIALS,
-    FACADE,
-    LIFECYCLE,
-    MCP_SESSIONS,
-    METRICS,
-    OAUTH_ISSUER,
-    OPENAPI_DOCUMENT,
-    PLUGIN_MANIFEST,
-    PROCESS_SERVICE,
-    RATE_LIMITER,
-    REQUEST_DEADLINES,
-    SETTINGS,
-    SHARED_STATE,
-    USER_CREDENTIALS,
-    WALL_CLOCK,
-    Lifecycle,
-)
-from gateway.metrics import Metrics
+from gateway.keys import BACKGROUND_TASKS, BAW_SESSION, CLOCK, OPENAPI_DOCUMENT, PLUGIN_MANIFEST, WALL_CLOCK
+from gateway.lifecycle import LIFECYCLE, Lifecycle
+from gateway.metrics import METRICS, Metrics
 from gateway.oauth.documents import ClientDocuments
-from gateway.oauth.issuer import Introspection, Issuer
+from gateway.oauth.facade import FACADE, LOCAL_BOUNDS, Facade
+from gateway.oauth.issuer import OAUTH_ISSUER, Introspection, Issuer
 from gateway.oauth.signing import SigningKey
-from gateway.service import ProcessService
+from gateway.service import PROCESS_SERVICE, ProcessService
 from gateway.shared.cache import SharedCache
 from gateway.shared.flows import FlowStore
-from gateway.shared.limits import Limiter
-from gateway.shared.link import SharedState, redis_client
-from gateway.tls import RotatingTrust, client_ssl_context
-from gateway.web import discovery, facade, mcp, ops, plugin, rest, scopes
-from gateway.web.access import ApiKeys
-from gateway.web.errors import error_middleware, request_id_middleware
-from gateway.web.facade import Facade
-from gateway.web.limits import deadline_middleware
-from gateway.web.observe import observe_middleware
-from gateway.web.openapi import build_openapi
-from gateway.web.security import caller_middleware, cors_middleware
-from gateway.web.stamp import stamp_response
+from gateway.shared.limits import AGENT_LIMITS, AUTH_FAILURES, RATE_LIMITER, Limiter
+from gateway.shared.link import SHARED_STATE, SharedState, redis_client
+from gateway.shared.sessions import MCP_SESSIONS
+from gateway.tls import BAW_TRUST, RotatingTrust, client_ssl_context
+from gateway.web import ops, rest, signin
+from gateway.web.documents import discovery, plugin
+from gateway.web.documents.openapi import build_openapi
+from gateway.web.front.access import API_KEYS, ApiKeys
+from gateway.web.front.caller import caller_middleware
+from gateway.web.front.cors import cors_middleware
+from gateway.web.front.deadline import deadline_middleware
+from gateway.web.front.errors import error_middleware
+from gateway.web.front.observe import observe_middleware
+from gateway.web.front.request_id import request_id_middleware
+from gateway.web.front.stamp import stamp_response
+from gateway.web.mcp import endpoint as mcp
+from gateway.web.tools import scopes
 
 # Inbound limits: hosts send short GET lines and a few headers; MCP bodies are small JSON-RPC messages.
 MAX_REQUEST_LINE = 4096
@@ -134,7 +117,7 @@ def create_app(
 
 def add_routes(app: web.Application) -> None:
     discovery.add_routes(app)
-    facade.add_routes(app)
+    signin.add_routes(app)
     rest.add_routes(app)
     mcp.add_routes(app, app[SETTINGS])
     plugin.add_routes(app)
@@ -209,7 +192,7 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
                         clock=app[CLOCK],
                     )
                 )
-                store = FlowStore(clock=app[CLOCK], bounds=facade.LOCAL_BOUNDS)
+                store = FlowStore(clock=app[CLOCK], bounds=LOCAL_BOUNDS)
                 signing = SigningKey(settings.oauth_proxy_signing_key)
                 enterprise = {
                     url: Issuer(url, (settings.oauth_issuer,), (), session, ca_bundle=settings.oauth_ca_bundle)

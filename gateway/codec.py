@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from gateway.baw.models import ProcessInstance, ProcessStatus, Task
+from gateway.model import ProcessInstance, ProcessStatus, Task
 
 VERSION = 1
 

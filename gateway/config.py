@@ -17,6 +17,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from aiohttp import web
 from yarl import URL
 
 from gateway import variables as v
@@ -854,3 +855,6 @@ def _check_plugin(plugin: PluginSettings, problems: list[str]) -> None:
         problems.append("PLUGIN_CONTACT_EMAIL must be an e-mail address")
     if plugin.legal_url is not None and URL(plugin.legal_url).scheme not in ("http", "https"):
         problems.append("PLUGIN_LEGAL_URL must be an http(s):// URL")
+
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

@@ -21,7 +21,7 @@ baw_identity_var: ContextVar[str] = ContextVar("baw_identity", default="service"
 baw_credential_var: ContextVar[Any] = ContextVar("baw_credential", default=None)
 # The BAW user name a signed-in user is known by (GATEWAY_BAW_USER_CLAIM), in user mode, for the audit trail.
 baw_user_var: ContextVar[str | None] = ContextVar("baw_user", default=None)
-# The tools this caller may not use (GATEWAY_OAUTH_TOOL_SCOPES, web/scopes.py): absent from tools/list, unknown
+# The tools this caller may not use (GATEWAY_OAUTH_TOOL_SCOPES, web/tools/scopes.py): absent from tools/list, unknown
 # when called.
 hidden_tools_var: ContextVar[frozenset[str]] = ContextVar("hidden_tools", default=frozenset())
 # The OAuth client a signed-in user came through (ChatGPT, Claude, …), for the audit trail; None otherwise.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from aiohttp import web
+
 
 class Deadlines:
     """`with deadlines.within():` bounds a block of the current task by `delay_s`."""
@@ -76,3 +78,6 @@ class Deadline:
             del self._book._pending[self]
         elif self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
             raise TimeoutError from error
+
+
+REQUEST_DEADLINES: web.AppKey[Deadlines] = web.AppKey("request_deadlines")  # GATEWAY_REQUEST_TIMEOUT_S

@@ -1,4 +1,4 @@
-"""Domain errors: raised where the problem is known, turned into HTTP in one middleware (web/errors.py).
+"""Domain errors: raised where the problem is known, turned into HTTP in one middleware (web/front/errors.py).
 
 Every error carries the stable `code` hosts and operators script against (DESIGN.md "Contracts"), a `message`
 for the caller (what happened and what to do: never an internal URL, a file path or a variable name) and,

@@ -2,7 +2,7 @@
 
 - Idle and half-sent connections are closed after GATEWAY_KEEPALIVE_TIMEOUT_S (aiohttp arms that timer when a
   connection opens, so a client that never completes its headers is closed too); bodies and whole requests have
-  their own deadlines (web/limits.py).
+  their own deadlines (web/front/deadline.py).
 - At GATEWAY_MAX_CONNECTIONS a new connection takes the place of the oldest idle one (kept alive, or never used);
   when none is idle it gets a canned JSON 503 and is closed at once: load is shed with a clean refusal long
   before the process meets its open-file limit (where accept() fails and logs storms).
@@ -27,7 +27,8 @@ from typing import Callable, Iterable
 from aiohttp import web
 
 from gateway.config import Settings
-from gateway.keys import LIFECYCLE, METRICS
+from gateway.lifecycle import LIFECYCLE
+from gateway.metrics import METRICS
 from gateway.workers import WORKER_INDEX
 
 log = logging.getLogger("gateway")

@@ -15,11 +15,16 @@ from enum import StrEnum
 from typing import Any, Callable
 
 import orjson
+from aiohttp import web
 from cachetools import TLRUCache, TTLCache
 
 from gateway import tracing
 from gateway.baw.client import BawClient
-from gateway.baw.models import (
+from gateway.codec import decode_instance, encode_instance
+from gateway.context import baw_identity_var
+from gateway.errors import GatewayError, NotFound, error_from
+from gateway.metrics import Metrics
+from gateway.model import (
     Failure,
     ProcessApp,
     ProcessInstance,
@@ -29,10 +34,6 @@ from gateway.baw.models import (
     TaskDetails,
     TaskPage,
 )
-from gateway.codec import decode_instance, encode_instance
-from gateway.context import baw_identity_var
-from gateway.errors import GatewayError, NotFound, error_from
-from gateway.metrics import Metrics
 from gateway.shared.cache import Found, SharedCache
 
 L1_TTL_S = 1.0
@@ -255,3 +256,6 @@ def _retrieve(call: asyncio.Task[Any]) -> None:
     """Mark the outcome as seen, so a failure whose waiters all went away is not reported as unhandled."""
     if not call.cancelled():
         call.exception()
+
+
+PROCESS_SERVICE: web.AppKey[ProcessService] = web.AppKey("process_service")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.baw.models import Failure, ProcessInstance, ProcessStatus, Task, TaskDetails
+from gateway.model import Failure, ProcessInstance, ProcessStatus, Task, TaskDetails
 
 _MAX_TASKS_NAMED = 3
 _VERBS = {

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from aiohttp import web
+
 log = logging.getLogger(__name__)
 
 
@@ -68,3 +70,6 @@ class RotatingTrust:
                 log.info("BAW_CA_BUNDLE changed: new connections to BAW trust the new bundle")
             self._stamp = stamp
         return self._context
+
+
+BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes

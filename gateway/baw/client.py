@@ -15,13 +15,6 @@ from gateway import tracing
 from gateway.baw.credentials import CredentialProvider
 from gateway.baw.http import read_json, upstream_errors
 from gateway.baw.models import (
-    ProcessApp,
-    ProcessInstance,
-    ProcessStatus,
-    ProcessSummary,
-    RuntimeFailure,
-    TaskDetails,
-    TaskPage,
     parse_process_apps,
     parse_process_details,
     parse_process_search,
@@ -41,6 +34,15 @@ from gateway.baw.resilience import (
 from gateway.context import baw_credential_var, baw_identity_var, caller_var
 from gateway.errors import BawError, BawForbidden, BawUnavailable, GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
+from gateway.model import (
+    ProcessApp,
+    ProcessInstance,
+    ProcessStatus,
+    ProcessSummary,
+    RuntimeFailure,
+    TaskDetails,
+    TaskPage,
+)
 from gateway.tls import RotatingTrust
 
 # Headers every BAW call carries. Accept-Language: en because BAW localises error messages and task

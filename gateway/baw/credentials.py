@@ -16,6 +16,7 @@ import time
 from typing import Any, Awaitable, Callable, Protocol
 
 import aiohttp
+from aiohttp import web
 
 from gateway import tracing
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
@@ -235,3 +236,6 @@ def credential_provider(
             trust=trust,
         )
     return RenewingCredential(source, wait_timeout_s=timeout_s, **renewal)
+
+
+CREDENTIALS: web.AppKey[CredentialProvider] = web.AppKey("credentials")

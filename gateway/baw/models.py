@@ -7,23 +7,20 @@ become None; only an answer without the envelope or the instance id is treated a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from gateway.errors import BawError
-
-
-class ProcessStatus(StrEnum):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    TERMINATED = "terminated"
-    SUSPENDED = "suspended"
-    DID_NOT_START = "did_not_start"
-    UNKNOWN = "unknown"
-
+from gateway.model import (
+    ProcessApp,
+    ProcessInstance,
+    ProcessStatus,
+    ProcessSummary,
+    RuntimeFailure,
+    Task,
+    TaskDetails,
+    TaskPage,
+)
 
 # executionState words (classic and v2 spellings), compared lower-case with "_" and spaces removed:
 # "Did_not_Start", "did not start" and "DidNotStart" are one word.
@@ -46,7 +43,6 @@ _BY_STATE = {
     "STATE_TERMINATED": ProcessStatus.TERMINATED,
     "STATE_SUSPENDED": ProcessStatus.SUSPENDED,
 }
-_CLOSED_TASK_STATES = {"STATE_FINISHED", "STATE_TERMINATED"}
 _FOLD = re.compile(r"[\s_]+")
 
 
@@ -56,43 +52,6 @@ def normalise_status(execution_state: str | None, state: str | None) -> ProcessS
         if found is not None:
             return found
     return _BY_STATE.get((state or "").upper(), ProcessStatus.UNKNOWN)
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    task_id: str
-    name: str | None
-    status: str | None
-    state: str | None
-    assigned_to: str | None
-    assigned_to_type: str | None
-    due_at: datetime | None
-    at_risk: bool | None
-
-    @property
-    def is_open(self) -> bool:
-        return (self.status or "").lower() != "closed" and (self.state or "").upper() not in _CLOSED_TASK_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessInstance:
-    process_id: str
-    name: str | None
-    status: ProcessStatus
-    execution_state: str | None
-    state: str | None
-    process_name: str | None
-    process_app: str | None
-    snapshot: str | None
-    created_at: datetime | None
-    last_updated: datetime | None
-    due_at: datetime | None
-    error_message: str | None
-    tasks: tuple[Task, ...]
-
-    @property
-    def open_tasks(self) -> tuple[Task, ...]:
-        return tuple(task for task in self.tasks if task.is_open)
 
 
 def parse_process_details(body: Any) -> ProcessInstance:
@@ -159,59 +118,6 @@ def _time(value: Any) -> datetime | None:
 
 
 # ------------------------------------------------------------------ the other read endpoints
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    """`GET /process/{piid}/taskSummary/{active|completed|all}`: one page of an instance's tasks."""
-
-    total: int
-    tasks: tuple[Task, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskDetails:
-    task: Task
-    activated_at: datetime | None
-    completed_at: datetime | None
-    at_risk_at: datetime | None
-    priority: str | None
-    process_id: str | None
-    process_name: str | None
-    variables: dict[str, Any] | None  # only when asked for (parts=data)
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeFailure:
-    """One entry of `PUT /process/errors`: the message, where and when. BAW's java/js traces are dropped here."""
-
-    message: str | None
-    task_id: str | None
-    step: str | None
-    at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """An instance and, when it failed, BAW's runtime errors for it: what explain_process_failure answers."""
-
-    instance: ProcessInstance
-    runtime_failures: tuple[RuntimeFailure, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessSummary:
-    """One hit of `POST /processes/search`."""
-
-    process_id: str
-    name: str | None
-    status: ProcessStatus
-    execution_state: str | None
-    process_name: str | None
-    process_app: str | None
-    created_at: datetime | None
-    last_updated: datetime | None
-    due_at: datetime | None
 
 
 def _data(body: Any, what: str) -> dict[str, Any]:
@@ -302,13 +208,6 @@ def parse_status_overview(body: Any) -> dict[ProcessStatus, int]:
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             overview[normalise_status(word, None)] += count
     return overview
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessApp:
-    name: str
-    acronym: str | None
-    description: str | None
 
 
 def parse_process_apps(body: Any) -> tuple[ProcessApp, ...]:

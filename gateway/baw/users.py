@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import aiohttp
+from aiohttp import web
 from yarl import URL
 
 from gateway.baw.http import display_url, read_json, upstream_errors
@@ -271,3 +272,6 @@ class UserCredentials:
                 due = token.expires_at - token.lifetime + renewal_delay(token.lifetime, jitter=random.random())
                 if now >= due and (credential.renewal is None or credential.renewal.done()):
                     credential.renewal = asyncio.create_task(self._fetch(credential), name="baw-user-credential")
+
+
+USER_CREDENTIALS: web.AppKey[UserCredentials] = web.AppKey("user_credentials")  # GATEWAY_BAW_IDENTITY=user

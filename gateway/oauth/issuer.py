@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import aiohttp
 import jwt
+from aiohttp import web
 from cachetools import TTLCache
 from yarl import URL
 
@@ -399,3 +400,7 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
     if isinstance(raw, list):
         return frozenset(str(scope) for scope in raw)
     return frozenset()
+
+
+OAUTH_ISSUER: web.AppKey[Issuer] = web.AppKey("oauth_issuer")  # only with GATEWAY_OAUTH_ISSUER
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")  # a signed-in user (OAuth)

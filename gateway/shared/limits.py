@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from aiohttp import web
 from cachetools import LRUCache
 
 from gateway.shared.link import Script, SharedState
@@ -171,3 +172,9 @@ class Limiter:
 
 def _seconds(wait_us: int) -> int | None:
     return None if wait_us == 0 else max(1, math.ceil(wait_us / 1_000_000))
+
+
+RATE_LIMITER: web.AppKey[Limiter] = web.AppKey("rate_limiter")
+AUTH_FAILURES: web.AppKey[Limiter] = web.AppKey("auth_failures")  # failed authentications per address
+# The agents with a rate limit of their own (GATEWAY_OAUTH_AGENTS_FILE), by caller (`client:<id>`).
+AGENT_LIMITS: web.AppKey[dict[str, Limiter]] = web.AppKey("agent_limits")

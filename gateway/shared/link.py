@@ -21,6 +21,7 @@ import ssl
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
@@ -197,3 +198,6 @@ class Script:
     def __init__(self, op: str, source: str) -> None:
         self.op, self.source = op, source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA1
+
+
+SHARED_STATE: web.AppKey[SharedState] = web.AppKey("shared_state")  # cluster mode only (GATEWAY_REDIS_URL)

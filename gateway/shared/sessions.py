@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Mapping
 
+from aiohttp import web
 from aiohttp_tiny_mcp import SessionRecord, SessionStore
 
 from gateway.context import caller_var
@@ -238,3 +239,6 @@ class SessionTable(SessionStore):
         if self._shared is not None:
             key, everyone, sessions, callers = self._keys(session_id)
             await self._shared.script(DELETE, [key, everyone], [sessions, callers, session_id])
+
+
+MCP_SESSIONS: web.AppKey[SessionTable] = web.AppKey("mcp_sessions")

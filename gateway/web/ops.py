@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.keys import BACKGROUND_TASKS, CREDENTIALS, LIFECYCLE, METRICS
-from gateway.metrics import CONTENT_TYPE
+from gateway.baw.credentials import CREDENTIALS
+from gateway.keys import BACKGROUND_TASKS
+from gateway.lifecycle import LIFECYCLE
+from gateway.metrics import CONTENT_TYPE, METRICS
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -6,39 +6,16 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, response_schema
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from gateway.context import hidden_tools_var
 from gateway.errors import InvalidRequest
-from gateway.keys import PROCESS_SERVICE
-from gateway.web.audit import audited
-from gateway.web.errors import Handler
-from gateway.web.openapi import error_responses
-from gateway.web.tools import TOOLS, Tool
-
-# marshmallow's wording, said the way a model (and a person) acts on it.
-_PLAIN = {
-    "Missing data for required field.": "required",
-    "Unknown field.": "not a parameter of this tool",
-    "Not a valid integer.": "expected a whole number",
-    "Not a valid boolean.": "expected true or false",
-    "Not a valid string.": "expected text",
-    "Field may not be null.": "may not be null",
-}
-
-
-def validation_message(exc: ValidationError, schema: Schema, what: str = "query") -> str:
-    """Every problem in one sentence that says what is expected (and, for an unknown name, what is known)."""
-    problems, unknown = [], False
-    for field, messages in sorted(exc.normalized_messages().items()):
-        texts = [str(text) for text in (messages if isinstance(messages, list) else [messages])]
-        unknown = unknown or "Unknown field." in texts
-        problems.append(f"{field}: " + "; ".join(_PLAIN.get(text, text).rstrip(".") for text in texts))
-    message = f"Invalid {what}: {'; '.join(problems)}."
-    if unknown:
-        message += f" Known parameters: {', '.join(sorted(schema.fields))}."
-    return message
-
+from gateway.service import PROCESS_SERVICE
+from gateway.web.documents.openapi import error_responses
+from gateway.web.front.errors import Handler
+from gateway.web.tools.audit import audited
+from gateway.web.tools.catalogue import TOOLS, Tool
+from gateway.web.tools.schemas import validation_message
 
 # Query strings longer than this are validated every time, never kept (Tool.load): the table stays small
 # whatever callers send.

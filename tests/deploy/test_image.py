@@ -69,7 +69,7 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         [
             str(python),
             "-c",
-            "from gateway.web import plugin; from redis.utils import HIREDIS_AVAILABLE; "
+            "from gateway.web.documents import plugin; from redis.utils import HIREDIS_AVAILABLE; "
             "print((plugin.STATIC / 'logo.png').stat().st_size, "
             "(plugin.SWAGGER_UI / 'swagger-ui-bundle.js').exists(), HIREDIS_AVAILABLE)",
         ],

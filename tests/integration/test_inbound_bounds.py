@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.keys import MCP_SESSIONS
+from gateway.shared.sessions import MCP_SESSIONS
 
 _INITIALIZE = {
     "jsonrpc": "2.0",

@@ -1,4 +1,4 @@
-"""The stateless tools/call the gateway answers itself (web/mcp_direct.py) answers exactly what the library
+"""The stateless tools/call the gateway answers itself (web/mcp/direct.py) answers exactly what the library
 answers, and everything it does not fully recognise still goes to the library."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from gateway.web import mcp_direct
+from gateway.web.mcp import direct as mcp_direct
 
 META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",

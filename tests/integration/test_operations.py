@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.keys import BACKGROUND_TASKS, LIFECYCLE
+from gateway.keys import BACKGROUND_TASKS
+from gateway.lifecycle import LIFECYCLE
 from gateway.logs import configure_logging
 from tests.conftest import API_KEY, CLIENT_SECRET, PASSWORD
 

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.keys import LIFECYCLE
+from gateway.lifecycle import LIFECYCLE
 
 _ACCEPT = {"Accept": "application/json, text/event-stream", "Origin": "https://chatgpt.com"}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.web import apps
+from gateway.web.tools import views
 from tests.conftest import KEY
 
 HERE = Path(__file__).resolve().parents[1] / "ts"
@@ -52,11 +52,11 @@ async def test_the_typescript_sdk_lists_calls_and_reads_every_error(gateway) -> 
             "search_processes",
         ]
     )
-    views = {name: uri for name, uri in report["views"].items() if uri}
-    assert views == {tool: apps.uri(view) for view, (_, _, tools) in apps.VIEWS.items() for tool in tools}
-    for view in apps.VIEWS:
-        read = report["resources"][apps.uri(view)]
-        assert read == {"mimeType": apps.MCP_APP, "html": True, "csp": {"connectDomains": [], "resourceDomains": []}}
+    shown = {name: uri for name, uri in report["views"].items() if uri}
+    assert shown == {tool: views.uri(view) for view, (_, _, tools) in views.VIEWS.items() for tool in tools}
+    for view in views.VIEWS:
+        read = report["resources"][views.uri(view)]
+        assert read == {"mimeType": views.MCP_APP, "html": True, "csp": {"connectDomains": [], "resourceDomains": []}}
     calls = report["calls"]
     for name in (
         "get_process_status",

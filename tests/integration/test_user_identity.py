@@ -16,8 +16,8 @@ import httpx2
 import pytest
 
 from gateway.app import create_app
+from gateway.baw.users import USER_CREDENTIALS
 from gateway.config import load_settings
-from gateway.keys import USER_CREDENTIALS
 from gateway.simulator.idp import IDP
 from tests.clock import ManualClock
 from tests.conftest import CLIENT_SECRET, KEY

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from gateway.web import apps
+from gateway.web.tools import views
 
-VIEWS_DIR = Path(apps.__file__).parent / "views"
+VIEWS_DIR = views.BUNDLE.parent
 MODES = ["legacy", "auto"]
 
 
@@ -31,12 +30,12 @@ def _sources_hash() -> str:
 
 def test_the_bundle_is_built_from_the_current_sources() -> None:
     """Neither `make run` nor the image needs npm: the bundle is committed. Edit a view, run `make views`."""
-    built = re.search(r"sources sha256 ([0-9a-f]{64})", apps.BUNDLE.read_text(encoding="utf-8")).group(1)
+    built = re.search(r"sources sha256 ([0-9a-f]{64})", views.BUNDLE.read_text(encoding="utf-8")).group(1)
     assert built == _sources_hash(), "gateway/web/views/views.html is stale: run `make views`"
 
 
 def test_the_bundle_loads_nothing_from_another_origin() -> None:
-    html = apps.BUNDLE.read_text(encoding="utf-8")
+    html = views.BUNDLE.read_text(encoding="utf-8")
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?https?:""", html, re.IGNORECASE)
     assert "@import" not in html
 
@@ -46,18 +45,18 @@ async def test_tools_name_their_views_and_the_resources_serve_them(gateway, mode
     async with Client(f"http://127.0.0.1:{gateway.port}/mcp", mode=mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         listed = {str(resource.uri): resource for resource in (await client.list_resources()).resources}
-        for view, (_, _, names) in apps.VIEWS.items():
+        for view, (_, _, names) in views.VIEWS.items():
             for name in names:
                 meta = tools[name].meta
-                assert meta["ui"]["resourceUri"] == apps.uri(view) and meta[
+                assert meta["ui"]["resourceUri"] == views.uri(view) and meta[
                     "openai/outputTemplate"
-                ] == apps.skybridge_uri(view)
-            assert listed[apps.uri(view)].mime_type == apps.MCP_APP
-            assert listed[apps.skybridge_uri(view)].mime_type == apps.SKYBRIDGE
-            read = (await client.read_resource(apps.uri(view))).contents[0]
-            assert read.mime_type == apps.MCP_APP and f'data-view="{apps.VIEWS[view][0]}"' in read.text
+                ] == views.skybridge_uri(view)
+            assert listed[views.uri(view)].mime_type == views.MCP_APP
+            assert listed[views.skybridge_uri(view)].mime_type == views.SKYBRIDGE
+            read = (await client.read_resource(views.uri(view))).contents[0]
+            assert read.mime_type == views.MCP_APP and f'data-view="{views.VIEWS[view][0]}"' in read.text
             assert read.meta["ui"]["csp"] == {"connectDomains": [], "resourceDomains": []}
-        assert "get_task" not in {name for _, _, names in apps.VIEWS.values() for name in names}
+        assert "get_task" not in {name for _, _, names in views.VIEWS.values() for name in names}
         assert tools["get_task"].meta is None  # no view: text and structured content only
 
 
@@ -78,6 +77,6 @@ async def test_every_handshake_revision_lists_and_reads_the_views(gateway, versi
         return json.loads(text.split("data: ", 1)[1] if text.startswith(("event:", "data:")) else text)["result"]
 
     listed = {resource["uri"] for resource in (await rpc("resources/list"))["resources"]}
-    assert {apps.uri(view) for view in apps.VIEWS} <= listed
-    [content] = (await rpc("resources/read", uri=apps.uri("task-list")))["contents"]
-    assert content["mimeType"] == apps.MCP_APP and 'data-view="tasks"' in content["text"]
+    assert {views.uri(view) for view in views.VIEWS} <= listed
+    [content] = (await rpc("resources/read", uri=views.uri("task-list")))["contents"]
+    assert content["mimeType"] == views.MCP_APP and 'data-view="tasks"' in content["text"]

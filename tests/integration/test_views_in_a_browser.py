@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from gateway.web import apps
+from gateway.web.tools import views
 from tests.debian import debian_binary
 
 HOST_DIR = Path(__file__).resolve().parents[1] / "views"
@@ -36,7 +36,7 @@ def _host_app(cases: dict[str, dict]) -> web.Application:
         return web.Response(body=(HOST_DIR / "host.bundle.js").read_bytes(), content_type="text/javascript")
 
     async def view(request: web.Request) -> web.Response:
-        return web.Response(text=apps.html(request.match_info["name"]), content_type="text/html")
+        return web.Response(text=views.html(request.match_info["name"]), content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/host.html", host)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from gateway.secret import Secret
 from gateway.shared.limits import LocalRateLimiter as RateLimiter
-from gateway.web.access import ApiKeys, is_protected
+from gateway.web.front.access import ApiKeys, is_protected
 from tests.clock import ManualClock
 
 

@@ -37,3 +37,18 @@ def test_the_command_line_loads_the_application_only_for_the_commands_that_run_i
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_the_contract_counts_type_checking_imports_and_forbids_cycles() -> None:
+    """Issue 30: `keys` passed only because type-checking imports were excluded, and `keys` <-> the façade was a
+    cycle. Both are part of the contract now, and the web folders are layered like the rest."""
+    import configparser  # noqa: PLC0415
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    assert config.get("importlinter", "exclude_type_checking_imports") == "False"
+    acyclic = config["importlinter:contract:acyclic"]
+    assert acyclic["type"] == "acyclic_siblings"
+    assert {"gateway", "gateway.web", "gateway.web.front", "gateway.web.mcp"} <= set(acyclic["ancestors"].split())
+    keys = (ROOT / "gateway" / "keys.py").read_text()
+    assert "TYPE_CHECKING" not in keys and "gateway." not in keys.split('"""', 2)[2]

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from gateway.errors import NotFound
-from gateway.web.audit import audited
+from gateway.web.tools.audit import audited
 
 
 async def _outcome(caplog, body) -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]

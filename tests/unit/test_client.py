@@ -8,10 +8,10 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from gateway.baw.client import BAW_HEADERS, BawClient
-from gateway.baw.models import ProcessStatus
 from gateway.baw.resilience import BawHealth, BreakerPolicy, FailureMemory, FairSlots
 from gateway.errors import BawError, BawForbidden, BawTimeout, BawUnavailable, InvalidRequest, NotFound
 from gateway.metrics import Metrics
+from gateway.model import ProcessStatus
 
 BASE = URL("https://cpd-ns.apps.example.com/bas")
 PROCESS = re.compile(r"^https://cpd-ns\.apps\.example\.com/bas/rest/bpm/wle/v1/process/\d+\?parts=header$")

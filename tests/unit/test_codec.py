@@ -6,8 +6,8 @@ import json
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from gateway.baw.models import ProcessInstance, ProcessStatus, Task
 from gateway.codec import VERSION, decode_instance, encode_instance
+from gateway.model import ProcessInstance, ProcessStatus, Task
 
 DUE = datetime(2026, 11, 25, 23, 16, 47, tzinfo=UTC)
 INSTANCE = ProcessInstance(

@@ -4,7 +4,7 @@ import ipaddress
 
 from aiohttp.test_utils import make_mocked_request
 
-from gateway.web.forwarded import client_address
+from gateway.web.front.forwarded import client_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.baw.models import (
-    ProcessStatus,
     normalise_status,
     parse_process_details,
     parse_process_search,
@@ -15,6 +14,7 @@ from gateway.baw.models import (
     parse_task_page,
 )
 from gateway.errors import BawError
+from gateway.model import ProcessStatus
 from gateway.summary import describe_process
 
 # The reference sample (reference/baw-rest.md), as a real server sends it.

@@ -1,4 +1,4 @@
-"""A planned dump (web/planned.py) answers exactly what marshmallow's `Schema.dump` answers: for the gateway's real
+"""A planned dump (tools/planned.py) answers exactly what marshmallow's `Schema.dump` answers: for the gateway's real
 answers, and field kind by field kind for what a schema can say (names, data keys, attributes, missing values,
 defaults, None, nesting), falling back to marshmallow where it cannot follow."""
 
@@ -12,9 +12,9 @@ from marshmallow import Schema, fields, post_dump
 
 from gateway.baw.models import parse_process_details
 from gateway.simulator import seed
-from gateway.web import schemas as s
-from gateway.web.planned import planned
-from gateway.web.tools import TOOLS
+from gateway.web.tools import schemas as s
+from gateway.web.tools.catalogue import TOOLS
+from gateway.web.tools.planned import planned
 
 
 def _instances():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.web.tools import TOOLS
+from gateway.web.tools.catalogue import TOOLS
 
 README = Path(__file__).resolve().parents[2] / "docs" / "hosts.md"
 

@@ -10,8 +10,9 @@ import pytest
 from marshmallow import ValidationError
 from multidict import MultiDict
 
-from gateway.web import mcp_calls, rest
-from gateway.web.tools import TOOLS
+from gateway.web import rest
+from gateway.web.mcp import calls as mcp_calls
+from gateway.web.tools.catalogue import TOOLS
 
 STATUS = next(tool for tool in TOOLS if tool.name == "get_process_status")
 HEADERS = {

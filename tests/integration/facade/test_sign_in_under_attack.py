@@ -18,8 +18,7 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.keys import FACADE
-from gateway.web.facade import BROWSER_COOKIE, DOCUMENT_LIMITS, REGISTRATION_LIMITS
+from gateway.oauth.facade import BROWSER_COOKIE, DOCUMENT_LIMITS, FACADE, REGISTRATION_LIMITS
 from tests.integration.facade.signin import (
     CHALLENGE,
     PORT,
@@ -259,7 +258,7 @@ async def test_a_spent_refresh_token_that_comes_back_revokes_the_newer_one(gatew
 
     status, second = await refresh(first["refresh_token"])
     assert status == 200
-    with caplog.at_level(logging.WARNING, logger="gateway.web.facade"):
+    with caplog.at_level(logging.WARNING, logger="gateway.web.signin"):
         assert (await refresh(first["refresh_token"]))[1]["error"] == "invalid_grant"  # a stolen copy replayed
     assert (await refresh(second["refresh_token"]))[1]["error"] == "invalid_grant"  # the family is revoked
     assert "revoked" in caplog.text and first["refresh_token"] not in caplog.text
@@ -274,7 +273,7 @@ async def test_a_failed_sign_in_at_the_idp_is_logged(gateway, simulator_tls, idp
         while not answer.headers["location"].startswith(f"{PUBLIC}/oauth/callback"):
             answer = await browser.get(answer.headers["location"])
         idp.down = True  # the code is back; its redemption at the IdP answers 503
-        with caplog.at_level(logging.WARNING, logger="gateway.web.facade"):
+        with caplog.at_level(logging.WARNING, logger="gateway.web.signin"):
             back = await browser.get(answer.headers["location"])
     assert back.status_code == 302 and "error=server_error" in back.headers["location"]
     assert "sign-in at the upstream IdP failed" in caplog.text and "HTTP 503" in caplog.text

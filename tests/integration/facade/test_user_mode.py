@@ -12,7 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.keys import FACADE
+from gateway.oauth.facade import FACADE
 from tests.integration.facade.signin import PORT, redeem, signed_in_code
 
 LOAN, HR = "23972", "1800"  # alice may read the loan, bob the onboarding case

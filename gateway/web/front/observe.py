@@ -8,10 +8,9 @@ import time
 from aiohttp import web
 
 from gateway import tracing
-from gateway.keys import METRICS
 from gateway.logs import log_fields
-from gateway.metrics import RequestTally, current_tally
-from gateway.web.errors import Handler
+from gateway.metrics import METRICS, RequestTally, current_tally
+from gateway.web.front import Handler
 
 access_log = logging.getLogger("gateway.access")
 

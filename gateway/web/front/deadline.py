@@ -12,10 +12,12 @@ import asyncio
 
 from aiohttp import web
 
+from gateway.config import SETTINGS
+from gateway.deadlines import REQUEST_DEADLINES
 from gateway.errors import BawTimeout, RequestTimeout
-from gateway.keys import LIFECYCLE, REQUEST_DEADLINES, SETTINGS
-from gateway.web.access import is_protected
-from gateway.web.errors import Handler
+from gateway.lifecycle import LIFECYCLE
+from gateway.web.front import Handler
+from gateway.web.front.access import is_protected
 
 
 @web.middleware

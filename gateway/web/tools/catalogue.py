@@ -1,5 +1,5 @@
 """The catalogue of read-only tools: each is served as a REST endpoint (web/rest.py) and as an MCP tool
-(web/mcp.py) from this one definition, so both faces share validation, service calls, answers and limits."""
+(web/mcp/endpoint.py) from this one definition, so both faces share validation, service calls, answers and limits."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from cachetools import LRUCache
 from marshmallow import Schema
 from pydantic_core import from_json, to_json
 
-from gateway.baw.models import ProcessStatus
+from gateway.model import ProcessStatus
 from gateway.service import CacheResult, ProcessService
 from gateway.summary import describe_failure, describe_process, describe_task
-from gateway.web import knowledge
-from gateway.web import schemas as s
-from gateway.web.planned import planned
+from gateway.web.tools import knowledge
+from gateway.web.tools import schemas as s
+from gateway.web.tools.planned import planned
 
 
 class Rendered:

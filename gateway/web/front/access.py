@@ -9,6 +9,8 @@ import math
 import time
 from typing import Callable
 
+from aiohttp import web
+
 from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -72,3 +74,6 @@ class ApiKeys:
         if matched is None:
             return None
         return "key:" + hashlib.sha256(matched).hexdigest()[:12]
+
+
+API_KEYS: web.AppKey[ApiKeys] = web.AppKey("api_keys")

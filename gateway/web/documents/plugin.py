@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config import Settings
-from gateway.keys import OPENAPI_DOCUMENT, PLUGIN_MANIFEST, SETTINGS
+from gateway.config import SETTINGS, Settings
+from gateway.keys import OPENAPI_DOCUMENT, PLUGIN_MANIFEST
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parents[1] / "static"
 # A current Swagger UI, vendored from npm's swagger-ui-dist (static/swagger-ui/VERSION); aiohttp-apispec's copy
 # was a release with the `?url=` spoofing flaw.
 SWAGGER_UI = STATIC / "swagger-ui"

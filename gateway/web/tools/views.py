@@ -19,7 +19,7 @@ from aiohttp_tiny_mcp import Registry
 from aiohttp_tiny_mcp.protocol.models import TextResourceContents
 from pydantic import BaseModel
 
-BUNDLE = Path(__file__).parent / "views" / "views.html"
+BUNDLE = Path(__file__).parents[1] / "views" / "views.html"
 MCP_APP = "text/html;profile=mcp-app"
 SKYBRIDGE = "text/html+skybridge"
 # view resource name → (its name in the bundle, a title, the tools it shows)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import LIFECYCLE, REQUEST_ID
-from gateway.web.security import EXPOSED_HEADERS, MANIFEST, allowed_origin
+from gateway.keys import REQUEST_ID
+from gateway.lifecycle import LIFECYCLE
+from gateway.web.front.cors import EXPOSED_HEADERS, MANIFEST, allowed_origin
 
 
 async def stamp_response(request: web.Request, response: web.StreamResponse) -> None:

@@ -4,8 +4,8 @@ The library speaks every protocol revision (2025-03-26, 2025-06-18 and 2025-11-2
 handshake; stateless 2026-07-28 with server/discover) from one set of declarations and validates Origin;
 we declare the tools. Their inputSchema/outputSchema are generated from the same marshmallow schemas as the
 REST endpoints, arguments are validated by those schemas, and calls go to the same ProcessService (one
-cache, one set of limits, one set of metrics). What a call does is web/mcp_calls.py; the commonest message, a
-stateless tools/call, the gateway answers itself (web/mcp_direct.py says why), the library everything else.
+cache, one set of limits, one set of metrics). What a call does is web/mcp/calls.py; the commonest message, a
+stateless tools/call, the gateway answers itself (web/mcp/direct.py says why), the library everything else.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from gateway import __version__, tracing
 from gateway.config import Settings
 from gateway.context import bound, caller_var, hidden_tools_var
 from gateway.errors import RateLimited
-from gateway.keys import MCP_SESSIONS, PROCESS_SERVICE, RATE_LIMITER
-from gateway.service import ProcessService
-from gateway.shared.sessions import SessionTable
-from gateway.web import apps, jsonrpc
-from gateway.web.mcp_calls import Outcome, ToolFailure, call_tool, call_trace_var
-from gateway.web.mcp_direct import DirectCalls
-from gateway.web.openapi import json_schema
-from gateway.web.tools import TOOLS, Tool
+from gateway.service import PROCESS_SERVICE, ProcessService
+from gateway.shared.limits import RATE_LIMITER
+from gateway.shared.sessions import MCP_SESSIONS, SessionTable
+from gateway.web.documents.openapi import json_schema
+from gateway.web.mcp import jsonrpc
+from gateway.web.mcp.calls import Outcome, ToolFailure, call_tool, call_trace_var
+from gateway.web.mcp.direct import DirectCalls
+from gateway.web.tools import views
+from gateway.web.tools.catalogue import TOOLS, Tool
 
 INSTRUCTIONS = (
     "Read-only access to IBM Business Automation Workflow. Look up a process instance by its numeric id "
@@ -74,7 +75,7 @@ def _fixed_catalogue(adapter: Adapter) -> Adapter:
         def build_tool(self, spec: Any) -> Any:
             # Built once per revision (the library keeps it on the spec): with its view, where it has one.
             built = super().build_tool(spec)
-            meta = apps.tool_meta(spec.name)  # web/apps.py
+            meta = views.tool_meta(spec.name)  # web/tools/views.py
             return built.model_copy(update={"_meta": meta}) if built is not None and meta else built
 
         def capabilities(self, registry: Any) -> dict[str, Any]:
@@ -133,7 +134,7 @@ def build_registry(settings: Settings, sessions: SessionStore) -> Registry:
         spec = registry.tools[tool.name]
         spec.input_schema = json_schema(tool.query)
         spec.output_schema = _compact(json_schema(tool.answer))
-    apps.register(registry)
+    views.register(registry)
     return registry
 
 

@@ -1,24 +1,18 @@
-"""The request id and the one place where errors become HTTP: the JSON envelope of DESIGN.md."""
+"""The one place where errors become HTTP: the JSON envelope of DESIGN.md."""
 
 from __future__ import annotations
 
 import logging
-import random
-import re
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.context import bound, request_id_var
 from gateway.errors import GatewayError, Unauthorized
 from gateway.keys import REQUEST_ID
+from gateway.web.front import Handler
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 CLIENT_CLOSED = 499
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) in the same envelope.
 _HTTP_CODES = {
     400: "invalid_request",
@@ -33,17 +27,6 @@ def error_response(
 ) -> web.Response:
     body = {"error": {"code": code, "message": message, "request_id": request_id}}
     return web.json_response(body, status=status, headers=headers)
-
-
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Keep a sane incoming X-Request-ID (a proxy's or the host's), else make one (web/stamp.py echoes it)."""
-    incoming = request.headers.get("X-Request-ID", "")
-    # 128 random bits as hex: unique enough to correlate logs, without uuid4's object and syscall per request.
-    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"
-    request[REQUEST_ID] = request_id
-    with bound(request_id_var, request_id):
-        return await handler(request)
 
 
 @web.middleware

@@ -9,7 +9,8 @@ from typing import Iterator
 
 from aiohttp import web
 
-from gateway.baw.users import Subject
+from gateway.baw.users import USER_CREDENTIALS, Subject
+from gateway.config import SETTINGS
 from gateway.context import (
     baw_credential_var,
     baw_identity_var,
@@ -20,24 +21,15 @@ from gateway.context import (
     hidden_tools_var,
 )
 from gateway.errors import ExpiredAccessToken, InsufficientScope, RateLimited, Unauthorized, UserRequired
-from gateway.keys import (
-    AGENT_LIMITS,
-    API_KEYS,
-    AUTH_FAILURES,
-    CLIENT_ADDRESS,
-    FACADE,
-    OAUTH_ISSUER,
-    PRINCIPAL,
-    RATE_LIMITER,
-    SETTINGS,
-    USER_CREDENTIALS,
-)
-from gateway.oauth.issuer import ExpiredToken, InvalidToken, MissingScope, Principal
-from gateway.web import scopes
-from gateway.web.access import is_protected
-from gateway.web.discovery import challenge
-from gateway.web.errors import Handler
-from gateway.web.forwarded import client_address
+from gateway.keys import CLIENT_ADDRESS
+from gateway.oauth.facade import FACADE
+from gateway.oauth.issuer import OAUTH_ISSUER, PRINCIPAL, ExpiredToken, InvalidToken, MissingScope, Principal
+from gateway.shared.limits import AGENT_LIMITS, AUTH_FAILURES, RATE_LIMITER
+from gateway.web.documents.discovery import challenge
+from gateway.web.front import Handler
+from gateway.web.front.access import API_KEYS, is_protected
+from gateway.web.front.forwarded import client_address
+from gateway.web.tools import scopes
 
 log = logging.getLogger(__name__)
 MAX_CREDENTIAL = 8192  # an access token of many claims is a few KB; nothing longer is read
@@ -116,7 +108,7 @@ def _admit(wait: int | None, refusal: str) -> None:
 
 async def _subject_token(request: web.Request, principal: Principal | None) -> str:
     """The token a user's BAW credential is exchanged from: behind the façade, the user's upstream (IM) token the
-    façade keeps (web/upstream.py); otherwise, or for a user who never signed in upstream (an ID-JAG), the token
+    façade keeps (oauth/upstream.py); otherwise, or for a user who never signed in upstream (an ID-JAG), the token
     they call with."""
     _, _, token = request.headers.get("Authorization", "").partition(" ")
     facade = request.app.get(FACADE)
@@ -187,36 +179,3 @@ async def _authenticate(request: web.Request, token: str) -> str:
         ) from None
     request[PRINCIPAL] = principal
     return principal.identity
-
-
-ALLOWED_HEADERS = (
-    "Authorization, Content-Type, Accept, X-Request-ID, MCP-Protocol-Version, Mcp-Session-Id, "
-    "Mcp-Method, Mcp-Name, Last-Event-ID"
-)
-EXPOSED_HEADERS = "X-Request-ID, Retry-After, Cache-Status, WWW-Authenticate, Mcp-Session-Id"
-MANIFEST = "/.well-known/ai-plugin.json"
-
-
-def allowed_origin(request: web.Request) -> str | None:
-    origin = request.headers.get("Origin")
-    return origin if origin is not None and origin in request.app[SETTINGS].cors_origins else None
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Preflights are answered here; the allow headers of every answer are added when it is prepared
-    (web/stamp.py), which streamed answers pass through too."""
-    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
-        return await handler(request)
-    response = web.Response(status=204)
-    if allowed_origin(request) is not None:
-        response.headers.update(
-            {
-                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                "Access-Control-Max-Age": "600",
-            }
-        )
-        if request.headers.get("Access-Control-Request-Private-Network") == "true" and request.path == MANIFEST:
-            response.headers["Access-Control-Allow-Private-Network"] = "true"
-    return response

@@ -19,9 +19,9 @@ from aiohttp import web
 from pydantic_core import to_json
 
 from gateway.context import hidden_tools_var
-from gateway.keys import PROCESS_SERVICE
-from gateway.web.mcp_calls import Outcome, call_tool
-from gateway.web.tools import Rendered, Tool
+from gateway.service import PROCESS_SERVICE
+from gateway.web.mcp.calls import Outcome, call_tool
+from gateway.web.tools.catalogue import Rendered, Tool
 
 REVISION = "2026-07-28"
 _VERSION, _CLIENT_INFO, _CAPABILITIES = (

@@ -6,7 +6,7 @@ every tool: scopes are what a sign-in grants."""
 from __future__ import annotations
 
 from gateway.config import ConfigError, Settings
-from gateway.web.tools import TOOLS
+from gateway.web.tools.catalogue import TOOLS
 
 
 def check(settings: Settings) -> None:

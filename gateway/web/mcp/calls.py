@@ -1,5 +1,5 @@
 """What running a tool for an MCP host means, whichever path the message took (the library's, or the gateway's own
-for a stateless tools/call, web/mcp_direct.py): its span, its audit line, arguments validated by the tool's
+for a stateless tools/call, web/mcp/direct.py): its span, its audit line, arguments validated by the tool's
 marshmallow schema, and failures as results the model reads (code, message, request id), logged like REST errors;
 never a JSON-RPC error and never a traceback."""
 
@@ -19,11 +19,11 @@ from gateway import tracing
 from gateway.context import request_id_var
 from gateway.errors import GatewayError
 from gateway.service import ProcessService
-from gateway.web.audit import audited
-from gateway.web.rest import validation_message
-from gateway.web.tools import Rendered, Tool
+from gateway.web.tools.audit import audited
+from gateway.web.tools.catalogue import Rendered, Tool
+from gateway.web.tools.schemas import validation_message
 
-log = logging.getLogger("gateway.web.mcp")
+log = logging.getLogger("gateway.web.mcp.endpoint")
 
 # The W3C context and protocol revision of the tools/call being handled (from its `_meta`), for its span.
 call_trace_var: ContextVar[dict[str, str] | None] = ContextVar("mcp_call_trace", default=None)

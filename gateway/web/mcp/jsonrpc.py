@@ -7,7 +7,7 @@ The library answers most malformed messages itself; these it did not, and each b
   gateway gives it no effect either (the library ran the tool, for nobody);
 - a method that cannot be written (a lone surrogate): an invalid request, -32600;
 - a batch (2025-03-26) of more than MAX_BATCH messages: an invalid request. A smaller one is admitted message by
-  message under the caller's rate limit (web/mcp.py), not as one request.
+  message under the caller's rate limit (web/mcp/endpoint.py), not as one request.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway import __version__
 from gateway.config import Settings
-from gateway.web import scopes
-from gateway.web.schemas import ErrorSchema
+from gateway.web.tools import scopes
+from gateway.web.tools.schemas import ErrorSchema
 
 OPENAPI_VERSION = "3.0.3"
 _ERROR_DESCRIPTIONS = {

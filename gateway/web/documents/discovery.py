@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.config import Settings
-from gateway.keys import SETTINGS
+from gateway.config import SETTINGS, Settings
 
 MCP_METADATA = "/.well-known/oauth-protected-resource/mcp"
 ROOT_METADATA = "/.well-known/oauth-protected-resource"

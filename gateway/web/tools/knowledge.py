@@ -13,11 +13,11 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from gateway.baw.models import ProcessInstance, ProcessStatus
 from gateway.errors import NotFound
+from gateway.model import ProcessInstance, ProcessStatus
 from gateway.service import ProcessService
 from gateway.summary import describe_process
-from gateway.web.schemas import Query, process_id_field
+from gateway.web.tools.schemas import Query, process_id_field
 
 MAX_RESULTS = 20
 _STATUS_BY_WORD = {

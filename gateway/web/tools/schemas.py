@@ -339,3 +339,27 @@ class ProcessAppSchema(Schema):
 class ProcessAppsSchema(Schema):
     total = fields.Integer(required=True)
     apps = fields.List(fields.Nested(ProcessAppSchema), required=True)
+
+
+# marshmallow's wording, said the way a model (and a person) acts on it.
+_PLAIN = {
+    "Missing data for required field.": "required",
+    "Unknown field.": "not a parameter of this tool",
+    "Not a valid integer.": "expected a whole number",
+    "Not a valid boolean.": "expected true or false",
+    "Not a valid string.": "expected text",
+    "Field may not be null.": "may not be null",
+}
+
+
+def validation_message(exc: ValidationError, schema: Schema, what: str = "query") -> str:
+    """Every problem in one sentence that says what is expected (and, for an unknown name, what is known)."""
+    problems, unknown = [], False
+    for field, messages in sorted(exc.normalized_messages().items()):
+        texts = [str(text) for text in (messages if isinstance(messages, list) else [messages])]
+        unknown = unknown or "Unknown field." in texts
+        problems.append(f"{field}: " + "; ".join(_PLAIN.get(text, text).rstrip(".") for text in texts))
+    message = f"Invalid {what}: {'; '.join(problems)}."
+    if unknown:
+        message += f" Known parameters: {', '.join(sorted(schema.fields))}."
+    return message

@@ -1,0 +1,1 @@
+"""The MCP face: the endpoint with its JSON-RPC screen, the tool calls, and the direct path."""
