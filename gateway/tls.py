@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import ssl
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Callable
 
 from aiohttp import web
 
-log = logging.getLogger(__name__)
+from gateway.watched import Unusable, WatchedFile
 
 
 def client_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -32,44 +31,27 @@ def client_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
 
 
 class RotatingTrust:
-    """The SSLContext for BAW, rebuilt when the CA bundle file changes (a rotated Kubernetes secret), so a new CA
+    """The SSLContext for BAW, made again when the CA bundle file changes (a rotated Kubernetes secret), so a new CA
     takes effect for new connections without a restart. Calls pass `ssl=trust.context()`; aiohttp keys pooled
-    connections by their context, so connections made under the old CA are not reused for the new one.
-
-    The file is looked at no more than every `check_every_s`; a bundle that cannot be used keeps the one before.
-    """
+    connections by their context, so connections made under the old CA are not reused for the new one. A bundle that
+    cannot be used keeps the one before (watched.py)."""
 
     def __init__(
         self, ca_bundle: Path | None, check_every_s: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._path, self._check_every_s, self._clock = ca_bundle, check_every_s, clock
-        self._context = client_ssl_context(ca_bundle)
-        self._stamp = self._stat()
-        self._checked = clock()
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        if self._path is None:
-            return None
-        try:
-            info = self._path.stat()
-        except OSError:
-            return None
-        return (info.st_mtime_ns, info.st_size, info.st_ino)
+        self._file = WatchedFile(
+            ca_bundle, lambda: _trusting(ca_bundle), "BAW_CA_BUNDLE", check_every_s=check_every_s, clock=clock
+        )
 
     def context(self) -> ssl.SSLContext:
-        if self._path is None or self._clock() - self._checked < self._check_every_s:
-            return self._context
-        self._checked = self._clock()
-        stamp = self._stat()
-        if stamp is not None and stamp != self._stamp:
-            try:
-                self._context = client_ssl_context(self._path)
-            except (OSError, ssl.SSLError) as exc:
-                log.warning("BAW_CA_BUNDLE changed but cannot be used (%s): keeping the CA loaded before", exc)
-            else:
-                log.info("BAW_CA_BUNDLE changed: new connections to BAW trust the new bundle")
-            self._stamp = stamp
-        return self._context
+        return self._file.value
+
+
+def _trusting(ca_bundle: Path | None) -> ssl.SSLContext:
+    try:
+        return client_ssl_context(ca_bundle)
+    except ssl.SSLError as exc:
+        raise Unusable(str(exc)) from None
 
 
 BAW_TRUST: web.AppKey[RotatingTrust] = web.AppKey("baw_trust")  # the CA bundle, re-read when it changes
