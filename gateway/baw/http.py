@@ -63,25 +63,8 @@ class upstream_errors:  # noqa: N801 - used as a function: `with upstream_errors
 
 
 async def read_json(response: aiohttp.ClientResponse, limit: int, target: str) -> Any:
-    """The body as JSON, refusing one whose *decoded* size exceeds `limit` bytes without reading it whole.
-
-    Content-Length is the size on the wire: for a gzip or deflate body it says nothing about what decoding
-    yields (a 51 KB body can decode to 50 MB), so the decoded bytes are counted as they stream."""
-    declared = response.content_length
-    headers = response.headers
-    body: bytes | bytearray
-    # (with Transfer-Encoding beside it a length is not the body's; aiohttp's parser refuses that, and so do we)
-    if declared is not None and not headers.get("Content-Encoding") and "Transfer-Encoding" not in headers:
-        if declared > limit:
-            raise BawError(f"{target} answered with {declared} bytes, more than the {limit} the gateway accepts.")
-        body = await response.read()  # (the parser stops at Content-Length: within the limit, read at once)
-    else:
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > limit:
-                raise BawError(f"{target} answered with more than the {limit} bytes the gateway accepts.")
+    """The body's JSON, bounded (exact_json.read); what it refuses is BAW's error."""
     try:
-        return exact_json.loads(body)  # (strict: NaN, infinities and lone surrogates are not JSON, and are refused)
-    except ValueError:
-        raise BawError(f"{target} answered HTTP {response.status} with a body that is not JSON.") from None
+        return await exact_json.read(response, limit)
+    except exact_json.Refused as exc:
+        raise BawError(f"{target} {exc}") from None

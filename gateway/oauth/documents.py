@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import socket
 import ssl
@@ -28,6 +27,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from cachetools import TTLCache
 from yarl import URL
+
+from gateway import exact_json
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +149,12 @@ class ClientDocuments:
                     if response.status != 200:
                         log.info("client metadata document at %s: HTTP %d", host, response.status)
                         return None
-                    body = await response.content.read(DOCUMENT_LIMIT + 1)
+                    document = await exact_json.read(response, DOCUMENT_LIMIT)
+        except exact_json.Refused as exc:
+            log.info("client metadata document at %s %s", host, exc)
+            return None
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             log.info("client metadata document at %s not fetched: %s", host, type(exc).__name__)
-            return None
-        if len(body) > DOCUMENT_LIMIT:
-            log.info("client metadata document at %s is over %d bytes", host, DOCUMENT_LIMIT)
-            return None
-        try:
-            document = json.loads(body)
-        except ValueError:
             return None
         return _client(client_id, document)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import logging
 import random
 import ssl
@@ -29,6 +28,7 @@ from aiohttp import web
 from cachetools import TTLCache
 from yarl import URL
 
+from gateway import exact_json
 from gateway.errors import GatewayError, SignInUnavailable
 from gateway.renewal import retry_delay, sleep_or_wake
 from gateway.tls import client_ssl_context
@@ -136,21 +136,15 @@ class Issuer:
     # ------------------------------------------------------------------ fetching
 
     async def _json(self, url: str) -> dict[str, Any]:
-        body = bytearray()
         try:
             async with self._session.get(url, ssl=self._ssl, allow_redirects=False) as response:
                 if response.status != 200:
                     raise _unavailable(f"{url} answered HTTP {response.status}")
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > _BODY_LIMIT:
-                        raise _unavailable(f"{url} answered more than {_BODY_LIMIT} bytes")
+                document = await exact_json.read(response, _BODY_LIMIT)
+        except exact_json.Refused as exc:
+            raise _unavailable(f"{url} {exc}") from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _unavailable(f"{url}: {type(exc).__name__}") from None
-        try:
-            document = json.loads(body)
-        except ValueError:
-            raise _unavailable(f"{url} answered something that is not JSON") from None
         if not isinstance(document, dict):
             raise _unavailable(f"{url} answered JSON that is not an object")
         return document
@@ -376,7 +370,7 @@ async def post_form(
         async with session.post(url, data=form, headers=headers, ssl=trust, allow_redirects=False) as response:
             if response.status != 200:
                 raise refused(f"answered HTTP {response.status}")
-            answer = await response.json(content_type=None)
+            answer = await exact_json.read(response, _BODY_LIMIT)  # (Refused is a ValueError)
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
         raise refused(f"could not be used ({type(exc).__name__})") from None
     if not isinstance(answer, dict):
