@@ -1,9 +1,15 @@
-"""The renewal machinery every background renewal shares (the BAW token, the OAuth issuer's keys): when to renew,
-how to back off while failing, and a sleep that a request for an early renewal cuts short."""
+"""The one renewal loop, which every background renewal runs (the BAW credential, the OAuth issuers' keys, the
+sweep of the users' credentials): when to renew, how to back off while failing, and a wait that a request for an
+early renewal cuts short."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
+from typing import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 
 def renewal_delay(lifetime: float, *, jitter: float) -> float:
@@ -29,3 +35,44 @@ async def sleep_or_wake(delay: float, wake: asyncio.Event) -> None:
         await asyncio.wait_for(wake.wait(), delay)
     except TimeoutError:
         pass
+
+
+class Renewal:
+    """`attempt()` renews and answers the seconds until the next attempt; an exception is a failed attempt, after
+    which the loop backs off (1, 2, 4 … `cap_s` seconds, jittered), logs it, and tries again; `wake()` ends the wait
+    at once (a credential BAW refused). The loop outlives any one failure."""
+
+    def __init__(
+        self,
+        what: str,
+        attempt: Callable[[], Awaitable[float]],
+        *,
+        cap_s: float = 30.0,
+        jitter: Callable[[], float] = random.random,
+        sleep: Callable[[float, asyncio.Event], Awaitable[None]] = sleep_or_wake,
+    ) -> None:
+        self.what, self._attempt, self._cap_s, self._jitter, self._sleep = what, attempt, cap_s, jitter, sleep
+        self.failures = 0  # failed attempts in a row
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                delay = await self._attempt()
+            except Exception as exc:  # noqa: BLE001 - the renewal must outlive any one failure
+                self.failures += 1
+                delay = retry_delay(self.failures, jitter=self._jitter(), cap=self._cap_s)
+                detail = getattr(exc, "for_log", None)  # a GatewayError's, which names no secret
+                if detail is None:
+                    log.error("%s failed unexpectedly, next try in %.1f s", self.what, delay, exc_info=exc)
+                else:
+                    log.warning(
+                        "%s failed (%d in a row), next try in %.1f s: %s", self.what, self.failures, delay, detail
+                    )
+            else:
+                self.failures = 0
+            self._wake.clear()
+            await self._sleep(delay, self._wake)

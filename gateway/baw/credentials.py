@@ -22,7 +22,7 @@ from gateway import tracing
 from gateway.baw.tokens import OAuth2ClientCredentials, Token, TokenSource, ZenPasswordToken
 from gateway.config import Settings
 from gateway.errors import BawUnavailable, GatewayError, NoCredential
-from gateway.renewal import renewal_delay, retry_delay, sleep_or_wake
+from gateway.renewal import Renewal, renewal_delay, sleep_or_wake
 from gateway.secret import Secret
 from gateway.tls import RotatingTrust
 
@@ -117,7 +117,7 @@ class RenewingCredential:
         self._token: Token | None = None
         self._failure: GatewayError | None = None
         self._renewal: asyncio.Future[None] | None = None
-        self._wake = asyncio.Event()
+        self._loop = Renewal("token renewal", self._attempt, cap_s=retry_cap_s, jitter=jitter, sleep=sleep)
         self.established = False  # a token was obtained at least once since start
 
     @property
@@ -164,41 +164,39 @@ class RenewingCredential:
     def _ask_for_renewal(self) -> None:
         if self._renewal is None:
             self._renewal = asyncio.get_running_loop().create_future()
-        self._wake.set()
+        self._loop.wake()
 
     async def run(self) -> None:
-        failures = 0
-        while True:
-            if self._renewal is None:
-                self._renewal = asyncio.get_running_loop().create_future()
-            try:
-                with tracing.span("BAW credential renewal", attributes={"gateway.renewal.failures": failures}):
-                    token = await self._source.fetch()
-            except Exception as exc:  # noqa: BLE001 - the renewal task must outlive any one failure
-                if not isinstance(exc, GatewayError):
-                    log.error("token renewal failed unexpectedly", exc_info=exc)
-                    exc = BawUnavailable(
-                        "The gateway could not renew its credential for BAW; try again later.",
-                        detail=f"token renewal at {self._source.target} failed unexpectedly",
-                    )
-                failures += 1
-                self._failure = exc
-                delay = retry_delay(failures, jitter=self._jitter(), cap=self._retry_cap_s)
-                log.warning("token renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.for_log)
-                self._on_renewal("failure", None)
-            else:
-                failures = 0
-                self._failure = None
-                self._token = token
-                self.established = True
-                delay = renewal_delay(token.lifetime, jitter=self._jitter())
-                log.info("token renewed: valid for %.0f s, next renewal in %.1f s", token.lifetime, delay)
-                self._on_renewal("success", token.expires_at)
-            finally:
-                renewal, self._renewal = self._renewal, None
-                renewal.set_result(None)
-            self._wake.clear()
-            await self._sleep(delay, self._wake)
+        await self._loop.run()
+
+    async def _attempt(self) -> float:
+        """One renewal; lookups waiting for it see its outcome (token or failure) before they wake."""
+        if self._renewal is None:
+            self._renewal = asyncio.get_running_loop().create_future()
+        try:
+            with tracing.span("BAW credential renewal", attributes={"gateway.renewal.failures": self._loop.failures}):
+                token = await self._source.fetch()
+        except Exception as exc:
+            if not isinstance(exc, GatewayError):
+                log.error("token renewal failed unexpectedly", exc_info=exc)
+                exc = BawUnavailable(
+                    "The gateway could not renew its credential for BAW; try again later.",
+                    detail=f"token renewal at {self._source.target} failed unexpectedly",
+                )
+            self._failure = exc
+            self._on_renewal("failure", None)
+            raise exc from None
+        else:
+            self._failure = None
+            self._token = token
+            self.established = True
+            delay = renewal_delay(token.lifetime, jitter=self._jitter())
+            log.info("token renewed: valid for %.0f s, next renewal in %.1f s", token.lifetime, delay)
+            self._on_renewal("success", token.expires_at)
+            return delay
+        finally:
+            renewal, self._renewal = self._renewal, None
+            renewal.set_result(None)
 
 
 def credential_provider(

@@ -23,7 +23,7 @@ import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -32,7 +32,7 @@ from yarl import URL
 from gateway.baw.http import display_url, read_json, upstream_errors
 from gateway.baw.tokens import Token, jwt_expiry
 from gateway.errors import BawUnavailable, GatewayError, NoCredential, Unauthorized
-from gateway.renewal import renewal_delay
+from gateway.renewal import Renewal, renewal_delay, sleep_or_wake
 from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -213,8 +213,12 @@ class UserCredentials:
         max_users: int,
         idle_s: float,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float, asyncio.Event], Awaitable[None]] = sleep_or_wake,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
+        """`sleep` and `jitter` are the sweep's (tests pass their own: no real waiting)."""
         self._source, self._max, self._idle_s, self.clock = source, max_users, idle_s, clock
+        self._sleep, self._jitter = sleep, jitter
         self._users: OrderedDict[str, UserCredential] = OrderedDict()
         self._renewals = asyncio.Semaphore(RENEWALS_AT_ONCE)
 
@@ -254,24 +258,27 @@ class UserCredentials:
                 credential.failures += 1
                 credential.failed_with = subject.token
                 backoff = min(USER_BACKOFF_CAP_S, USER_BACKOFF_BASE_S * 2 ** (credential.failures - 1))
-                credential.retry_at = self.clock() + backoff * (0.5 + 0.5 * random.random())
+                credential.retry_at = self.clock() + backoff * (0.5 + 0.5 * self._jitter())
                 log.warning("BAW credential for a user not renewed: %s", exc.for_log)
 
     async def run(self) -> None:
         """Renew ahead of expiry while users are active, drop the idle ones; jittered, a few at a time."""
-        while True:
-            await asyncio.sleep(SWEEP_EVERY_S * (0.8 + 0.4 * random.random()))
-            now = self.clock()
-            for identity, credential in list(self._users.items()):
-                if now - credential.last_used > self._idle_s:
-                    del self._users[identity]
-                    continue
-                token = credential.token
-                if token is None or credential.failure is not None:
-                    continue
-                due = token.expires_at - token.lifetime + renewal_delay(token.lifetime, jitter=random.random())
-                if now >= due and (credential.renewal is None or credential.renewal.done()):
-                    credential.renewal = asyncio.create_task(self._fetch(credential), name="baw-user-credential")
+        await Renewal("the users' credentials' sweep", self.sweep, jitter=self._jitter, sleep=self._sleep).run()
+
+    async def sweep(self) -> float:
+        """One pass (the loop's, or a test's): renewals started for the active users due one, the idle dropped."""
+        now = self.clock()
+        for identity, credential in list(self._users.items()):
+            if now - credential.last_used > self._idle_s:
+                del self._users[identity]
+                continue
+            token = credential.token
+            if token is None or credential.failure is not None:
+                continue
+            due = token.expires_at - token.lifetime + renewal_delay(token.lifetime, jitter=self._jitter())
+            if now >= due and (credential.renewal is None or credential.renewal.done()):
+                credential.renewal = asyncio.create_task(self._fetch(credential), name="baw-user-credential")
+        return SWEEP_EVERY_S * (0.8 + 0.4 * self._jitter())
 
 
 USER_CREDENTIALS: web.AppKey[UserCredentials] = web.AppKey("user_credentials")  # GATEWAY_BAW_IDENTITY=user

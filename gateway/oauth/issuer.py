@@ -30,7 +30,7 @@ from yarl import URL
 
 from gateway import exact_json
 from gateway.errors import GatewayError, SignInUnavailable
-from gateway.renewal import retry_delay, sleep_or_wake
+from gateway.renewal import Renewal
 from gateway.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,6 @@ class Issuer:
         self.metadata: dict[str, Any] = {}
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_kid_refresh = -UNKNOWN_KID_REFRESH_S  # refreshes asked for by unknown key ids only
-        self._wake = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -199,21 +198,11 @@ class Issuer:
 
     async def run(self) -> None:
         """The renewal task: on schedule, backing off (1, 2, 4 … 30 s, jittered) while the issuer fails."""
-        failures = 0
-        while True:
-            try:
-                await self.refresh()
-            except GatewayError as exc:
-                failures += 1
-                delay = retry_delay(failures, jitter=random.random(), cap=30.0)
-                log.warning(
-                    "issuer key renewal failed (%d in a row), next try in %.1f s: %s", failures, delay, exc.for_log
-                )
-            else:
-                failures = 0
-                delay = REFRESH_EVERY_S * (0.9 + 0.1 * random.random())
-            self._wake.clear()
-            await sleep_or_wake(delay, self._wake)
+        await Renewal("issuer key renewal", self._renew).run()
+
+    async def _renew(self) -> float:
+        await self.refresh()
+        return REFRESH_EVERY_S * (0.9 + 0.1 * random.random())
 
     async def _refresh_for_unknown_kid(self) -> None:
         if self._monotonic() - self._last_kid_refresh < UNKNOWN_KID_REFRESH_S:
