@@ -10,31 +10,13 @@ import signal
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection
 
 from gateway.metrics import Metrics
 from gateway.shared.cache import WAITERS_S, Found, SharedCache
-from gateway.shared.link import RETRY_S, Script, SharedState, resp_commands
+from gateway.shared.link import RETRY_S, Script, SharedState
 from tests.clock import ManualClock
 
 ECHO = Script("echo", "return ARGV[1]")
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        ("EVALSHA", "a" * 40, 2, "prefix:cache:23972", "prefix:lock:23972", b'{"process_id":"23972"}', 30000, "tok"),
-        ("EVALSHA", "b" * 40, 1, "préfixe:ünïcode", "", b"", -5, 0, 1.5, 1e-7, b"\r\n$3\r\n" * 3000),
-    ],
-)
-def test_commands_are_written_as_redis_py_writes_them(command: tuple) -> None:
-    assert resp_commands([command, command[:3]]) == b"".join(Connection().pack_commands([command, command[:3]]))
-
-
-@pytest.mark.parametrize("argument", [True, None, ["a"]])
-def test_an_argument_redis_cannot_take_is_refused(argument: object) -> None:
-    with pytest.raises(TypeError):
-        resp_commands([("EVALSHA", "a" * 40, 0, argument)])
 
 
 async def test_a_stopped_redis_costs_a_call_its_deadline_and_sharing_resumes(redis_server) -> None:
