@@ -62,7 +62,7 @@ views-png: $(STAMP) ## redraw the pictures of the views (README, docs/hosts.md) 
 rules-test: ## the alerting rules' unit tests (promtool, from Debian's prometheus package)
 	promtool test rules deploy/monitoring/rules-test.yaml
 
-lint: $(STAMP) ## static checks: ruff and hadolint
+lint: $(STAMP) ## static checks: ruff, the import contracts (layers, no cycles) and hadolint
 	$(BIN)/pip install --quiet 'ruff>=0.6'
 	$(BIN)/ruff check gateway tests
 	$(BIN)/ruff format --check gateway tests
@@ -89,5 +89,5 @@ dashboard-png: $(STAMP) ## redraw deploy/monitoring/dashboard.png from a real ru
 image: ## build the container image (needs a Docker engine; none runs on the CI machines)
 	docker build -f deploy/Dockerfile -t $(IMAGE) .
 
-clean:
+clean: ## remove the virtual environment and build output
 	rm -rf $(VENV) build dist *.egg-info

@@ -199,7 +199,15 @@ async def oauth_issuer(app: web.Application) -> AsyncIterator[None]:
                     for url in settings.oauth_id_jag_issuers
                 }
                 front = app[FACADE] = Facade(
-                    settings, signing, renewed, store, session, trust, documents, id_jag_issuers=enterprise
+                    settings,
+                    signing,
+                    renewed,
+                    store,
+                    session,
+                    trust,
+                    documents,
+                    id_jag_issuers=enterprise,
+                    clock=app[WALL_CLOCK],
                 )
                 if SHARED_STATE in app:
                     front.attach(app[SHARED_STATE])

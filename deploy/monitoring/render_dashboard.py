@@ -1,6 +1,7 @@
 """`make dashboard-png`: the Grafana dashboard drawn from a real run, for docs/operations.md.
 
-Starts the BAW simulator, one gateway and a real Prometheus scraping it every 2 s; drives a few minutes of load
+Starts the BAW simulator, a redis-server, one gateway in cluster mode (as prod runs) and a real Prometheus scraping
+it every 2 s; drives a few minutes of load
 (hot and cold ids, unknown ids, MCP tool calls, a burst of BAW 503s, a slow BAW, a caller over its rate limit);
 then asks Prometheus every query of deploy/monitoring/dashboard.json and draws the panels where the dashboard puts
 them. The queries are the dashboard's own, with their 5 m rate windows shortened to 30 s so a short run shows its
@@ -29,6 +30,7 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
+from gateway.simulator.cluster import RedisServer, redis_server_binary  # noqa: E402
 from gateway.simulator.server import SimulatorConfig  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
@@ -103,6 +105,13 @@ class Run:
         wait_for(f"https://localhost:{self.sim_port}/_simulator/stats", ca=self.ca)
         secret = self.work / "client-secret"
         secret.write_text(self.sim.client_secret)
+        binary = redis_server_binary()
+        if binary is None:
+            raise SystemExit("make dashboard-png needs redis-server (Debian: apt-get install redis-server)")
+        self.redis = RedisServer(binary, self.work)
+        self.redis.start()
+        redis_password = self.work / "redis-password"
+        redis_password.write_text(self.redis.password)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "BAW_BASE_URL": f"https://localhost:{self.sim_port}{self.sim.prefix}",
@@ -117,6 +126,8 @@ class Run:
             "GATEWAY_RATE_LIMIT_RPS": "60",  # the load's one address runs past it now and then: 429s to show
             "GATEWAY_RATE_LIMIT_BURST": "120",
             "GATEWAY_MAX_CONNECTIONS": str(CONNECTION_CAP),  # the spike's idle connections run past it
+            "GATEWAY_REDIS_URL": self.redis.url,
+            "GATEWAY_REDIS_PASSWORD_FILE": str(redis_password),
         }
         self.spawn([*python, "serve"], env=env, name="gateway")
         wait_for(f"{self.gateway}/readyz")
@@ -144,6 +155,8 @@ class Run:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if getattr(self, "redis", None) is not None:
+            self.redis.kill()
 
     async def load(self, seconds: float) -> None:
         """About 40 requests a second of mixed questions, with phases an operator would want to see."""
@@ -260,6 +273,28 @@ def formatted(value: float, unit: str) -> str:
     return f"{value:g}"
 
 
+# Grafana's classic palette, each colour once: no two series of a panel look alike.
+PALETTE = (
+    "#73bf69",
+    "#f2cc0c",
+    "#5794f2",
+    "#ff780a",
+    "#f2495c",
+    "#b877d9",
+    "#70dbed",
+    "#e0752d",
+    "#fce2de",
+    "#96d98d",
+    "#806eb7",
+    "#bf1b00",
+)
+
+
+def line_styles() -> list[tuple[str, str]]:
+    """(colour, line style) for a panel's series in order, all different: the palette solid, then dashed."""
+    return [(colour, dashes) for dashes in ("-", "--", ":") for colour in PALETTE]
+
+
 def draw(dashboard: dict, results: dict[str, list[tuple[str, list[dict]]]], out: Path) -> None:
     import matplotlib  # noqa: PLC0415 - only this script needs it
 
@@ -269,10 +304,10 @@ def draw(dashboard: dict, results: dict[str, list[tuple[str, list[dict]]]], out:
 
     panels = dashboard["panels"]
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
-    figure = plt.figure(figsize=(16, rows * 0.42), facecolor="#111217")
-    grid = figure.add_gridspec(rows, 24, hspace=2.2, wspace=1.2, left=0.04, right=0.99, top=0.96, bottom=0.03)
-    figure.suptitle(dashboard["title"], color="#d8d9da", fontsize=15, x=0.04, ha="left")
-    palette = ["#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9", "#fade2a", "#ff9830"]
+    figure = plt.figure(figsize=(16, rows * 0.5), facecolor="#111217")
+    # (room between stacked panels for the upper one's time labels and the lower one's title)
+    grid = figure.add_gridspec(rows, 24, hspace=4.0, wspace=1.4, left=0.04, right=0.99, top=0.95, bottom=0.03)
+    figure.suptitle(dashboard["title"], color="#d8d9da", fontsize=15, x=0.04, y=0.985, ha="left")
     for panel in panels:
         pos = panel["gridPos"]
         axes = figure.add_subplot(grid[pos["y"] : pos["y"] + pos["h"], pos["x"] : pos["x"] + pos["w"]])
@@ -291,13 +326,16 @@ def draw(dashboard: dict, results: dict[str, list[tuple[str, list[dict]]]], out:
             colour = "#f2495c" if panel["title"] == "Breaker open" and values and values[0] >= 1 else "#73bf69"
             axes.text(0.5, 0.45, text, color=colour, fontsize=24, ha="center", va="center", transform=axes.transAxes)
             continue
-        colour = iter(palette * 4)
+        styles = iter(line_styles())
         for legend, matrix in found:
             for serie in matrix:
                 points = [(datetime.fromtimestamp(t), float(v)) for t, v in serie["values"] if v not in ("NaN",)]
                 if points:
                     times, values = zip(*points, strict=True)
-                    axes.plot(times, values, linewidth=1.2, color=next(colour), label=label_of(serie["metric"], legend))
+                    colour, dashes = next(styles)
+                    label = label_of(serie["metric"], legend)
+                    axes.plot(times, values, linewidth=1.2, color=colour, linestyle=dashes, label=label)
+        axes.xaxis.set_major_locator(mdates.MinuteLocator())  # one label a minute: none repeated
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
         axes.grid(color="#2c3235", linewidth=0.5)
         if unit == "s":

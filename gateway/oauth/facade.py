@@ -20,7 +20,8 @@ another site (Origin), so a cross-site POST of someone else's sign-in cannot sen
 from __future__ import annotations
 
 import ssl
-from typing import Any
+import time
+from typing import Any, Callable
 
 import aiohttp
 from aiohttp import web
@@ -91,10 +92,14 @@ class Facade:
         documents: ClientDocuments,
         *,
         id_jag_issuers: dict[str, Issuer] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock`: Unix time, which the upstream tokens kept for users expire by."""
         self.settings, self.signing, self.upstream, self.store = settings, signing, upstream, store
         self.documents = documents
-        self.idp = UpstreamIdp(settings, upstream, session, trust, store, signing, self.url("/oauth/callback"))
+        self.idp = UpstreamIdp(
+            settings, upstream, session, trust, store, signing, self.url("/oauth/callback"), clock=clock
+        )
         assert settings.oauth_issuer is not None
         self.issuer = settings.oauth_issuer
         self.operator_clients = {client_id: list(uris) for client_id, uris in settings.oauth_proxy_clients}

@@ -115,3 +115,17 @@ def test_the_operations_guide_shows_the_dashboard_drawn_from_a_real_run() -> Non
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
     assert width >= 1000 and height >= 800
     assert "](../deploy/monitoring/dashboard.png)" in (ROOT / "docs" / "operations.md").read_text()
+
+
+def test_the_picture_gives_every_series_of_a_panel_its_own_look() -> None:
+    """Issue 30: the picture repeated legend colours (nine colours, some alike, for a dozen series)."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("render_dashboard", DASHBOARD.parent / "render_dashboard.py")
+    renderer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(renderer)
+    styles = renderer.line_styles()
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    most = max(len(panel.get("targets", [])) for panel in panels)
+    assert len(styles) == len(set(styles)) >= 3 * most
+    assert len(set(renderer.PALETTE)) == len(renderer.PALETTE)

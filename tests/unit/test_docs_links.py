@@ -52,3 +52,10 @@ def test_every_link_resolves(page: Path) -> None:
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(target)
     assert broken == []
+
+
+def test_make_help_lists_every_target_with_one_line() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = set(re.search(r"^\.PHONY: (.+)$", makefile, re.MULTILINE).group(1).split())
+    described = set(re.findall(r"^([a-z-]+):[^\n]*## \S", makefile, re.MULTILINE))
+    assert phony == described

@@ -50,8 +50,15 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def gateway(aiohttp_client, gateway_env, clock):
-    return await aiohttp_client(create_app(load_settings(gateway_env), clock=clock), server_kwargs={"port": PORT})
+def wall() -> ManualClock:
+    """Unix time, moved by hand (what the kept upstream tokens expire by)."""
+    return ManualClock(time.time())
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, gateway_env, clock, wall):
+    app = create_app(load_settings(gateway_env), clock=clock, wall_clock=wall)
+    return await aiohttp_client(app, server_kwargs={"port": PORT})
 
 
 @pytest.fixture

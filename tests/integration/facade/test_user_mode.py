@@ -4,7 +4,6 @@ inbound IM token; the host never holds it. Each user sees exactly their own BAW 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -57,12 +56,12 @@ async def test_two_users_behind_the_facade_each_see_their_own_baw(gateway, simul
 
 
 async def test_the_kept_upstream_token_is_renewed_with_its_refresh_token(
-    gateway, simulator, simulator_tls, idp
+    gateway, simulator, simulator_tls, idp, wall
 ) -> None:
     idp.token_lifetime_s = 1  # the IM token bob signed in with is about to expire
     bob = await _tokens_of("bob", gateway, simulator_tls, idp)
     idp.token_lifetime_s = 300
-    await asyncio.sleep(1.1)
+    wall.now += 1.1
     renewals = idp.calls["token"]
     assert (await _lookup(gateway, bob, HR))[0] == 200  # exchanged at Zen from a renewed IM token
     assert idp.calls["token"] == renewals + 1
