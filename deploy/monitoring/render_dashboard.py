@@ -284,7 +284,7 @@ PALETTE = (
     "#70dbed",
     "#e0752d",
     "#fce2de",
-    "#96d98d",
+    "#ffffff",
     "#806eb7",
     "#bf1b00",
 )
