@@ -287,8 +287,9 @@ _RATIO_BOUND = TraceIdRatioBased.get_bound_for_rate(0.25)
     ids=lambda sampler: sampler.get_description()[:40],
 )
 def test_a_standard_sampler_s_roots_are_judged_as_the_sampler_judges_them(sampler, monkeypatch) -> None:
-    """A root is kept exactly when the configured standard sampler keeps it, id for id, including both sides of the
-    ratio's bound and ids whose high bits are set; the sampler is asked once per root."""
+    """The standard samplers' verdict on a root is worked out without asking them (a bound on the trace id's low
+    64 bits): it must be theirs, id for id, including both sides of the ratio's bound and ids whose high bits
+    are set. They are asked only by the SDK, once per root it starts, never about a dropped one."""
     rng = random.Random(7)
     trace_ids = [rng.getrandbits(128) or 1 for _ in range(400)]
     trace_ids += [_RATIO_BOUND - 1, _RATIO_BOUND, (0xFFFF << 64) | (_RATIO_BOUND - 1), (0xFFFF << 64) | _RATIO_BOUND]
@@ -301,13 +302,40 @@ def test_a_standard_sampler_s_roots_are_judged_as_the_sampler_judges_them(sample
         judged = []
         for _ in trace_ids:
             with tracing.span("root", kind="server") as root:
-                judged.append(root is not None and root.is_recording())
+                judged.append(root is not None)
     finally:
         tracing.use(None)
-    assert judged == expected and len(asked) == len(trace_ids)
+    assert judged == expected and len(asked) == sum(expected)
     assert [span.context.trace_id for span in exporter.get_finished_spans()] == [
         trace_id for trace_id, kept in zip(trace_ids, expected, strict=True) if kept
     ]
+
+
+def test_the_exported_resource_is_hashed_once_and_groups_spans_as_the_sdk_s_own(monkeypatch) -> None:
+    """The encoder looks every span's resource up by its hash: the gateway's resource is the SDK's, attributes and
+    equality alike, whose hash is worked out once rather than once per exported span."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+
+    hashings = []
+    sdk_hash = Resource.__hash__
+    monkeypatch.setattr(Resource, "__hash__", lambda self: hashings.append(1) or sdk_hash(self))
+    plain = Resource.create({"service.name": "baw-gateway-test"})
+    resource = tracing.hashed_once(plain)
+    assert resource == plain and dict(resource.attributes) == dict(plain.attributes)
+    assert hash(resource) == sdk_hash(plain) and resource.schema_url == plain.schema_url
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for name in ("one", "two", "three"):
+        tracer.start_span(name).end()
+    encoded = encode_spans(exporter.get_finished_spans())
+    assert len(hashings) == 1  # three spans grouped, and the SDK's hash not asked again
+    (grouped,) = encoded.resource_spans
+    assert [span.name for scope in grouped.scope_spans for span in scope.spans] == ["one", "two", "three"]
+    assert {kv.key: kv.value.string_value for kv in grouped.resource.attributes}["service.name"] == "baw-gateway-test"
 
 
 async def test_the_process_exports_by_otlp_and_its_logs_carry_the_trace_id(gateway_process) -> None:
