@@ -1,5 +1,5 @@
-"""Who may call and how often: the caller's address (through trusted proxies only), bearer keys, per-caller rate
-limits and a separate limit on failed authentications per address; CORS preflights for browser hosts."""
+"""Who may call and how often: the caller's address (through trusted proxies only), bearer keys or access tokens,
+per-caller rate limits and a separate limit on failed authentications per address (browsers' CORS: cors.py)."""
 
 from __future__ import annotations
 
