@@ -73,10 +73,6 @@ class Var:
     derived: Callable[[Mapping[str, Any]], Any] | None  # a default computed from the settings read before it
     shown_default: str | None  # how the reference shows the default, when its value does not say it
 
-    @property
-    def secret(self) -> bool:
-        return self.kind.secret
-
 
 def setting(
     env: str,
@@ -108,7 +104,7 @@ def declarations() -> list[Var]:
 def known_variables() -> frozenset[str]:
     """Every variable in our prefixes the gateway reads (a secret's _FILE too)."""
     names = {var.env for var in declarations()} | set(SET_BY_THE_GATEWAY) | set(GONE)
-    names |= {f"{var.env}_FILE" for var in declarations() if var.secret}
+    names |= {f"{var.env}_FILE" for var in declarations() if var.kind.secret}
     return frozenset(names)
 
 
@@ -715,7 +711,7 @@ class Settings:
 
 
 # What a secret given inline is moved out of the environment for (__main__, workers).
-SECRET_NAMES = tuple(var.env for var in declarations() if var.secret)
+SECRET_NAMES = tuple(var.env for var in declarations() if var.kind.secret)
 
 
 def _show(value: object) -> str:
@@ -812,8 +808,9 @@ def _check_auth(settings: Settings, r: v.Reader) -> None:
         "zen_api_key": ("BAW_USERNAME", "BAW_API_KEY"),
         "basic": ("BAW_USERNAME", "BAW_PASSWORD"),
     }
+    field_of = {var.env: f.name for f, var in declared(Settings)}
     for name in needs.get(settings.baw_auth, ()):
-        if getattr(settings, name.lower()) in (None, ""):
+        if getattr(settings, field_of[name]) in (None, ""):
             r.problems.append(f"BAW_AUTH={settings.baw_auth} needs {name}")
 
 

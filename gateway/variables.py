@@ -112,11 +112,6 @@ class Reader:
             return Secret(name, path=Path(path))
         return Secret(name, value=inline) if inline else None
 
-    def require(self, mode: str, **values: object) -> None:
-        for name, value in values.items():
-            if value in (None, ""):
-                self.problems.append(f"BAW_AUTH={mode} needs {name}")
-
 
 def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
     def parse(raw: str) -> T:

@@ -272,12 +272,7 @@ async def test_ping_answers_in_the_stateless_revision(gateway) -> None:
         "MCP-Protocol-Version": "2026-07-28",
         "Mcp-Method": "ping",
     }
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    ping = {"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"_meta": meta}}
+    ping = {"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"_meta": _META}}
     pinged = await gateway.post("/mcp", headers=headers, json=ping)
     assert pinged.status == 200 and _body(await pinged.text())["result"] == {}
 
